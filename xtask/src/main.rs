@@ -1,0 +1,70 @@
+//! `cargo xtask`: the project's one command for everything that is not `cargo build` or
+//! `cargo test`. One module per subcommand; this file only parses and dispatches.
+//!
+//! Exit codes: 0 done, 1 a check said no (`status` with something down), 2 bad input or a failure,
+//! with a one-line reason on stderr.
+
+mod down;
+mod stack_args;
+mod status;
+mod up;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "shopload's tasks: start and stop the PostgreSQL + Redis stack (more commands arrive with \
+             seed, phase, repro and bench)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start PostgreSQL and Redis and print `export DATABASE_URL=... REDIS_URL=...` lines
+    Up(up::Args),
+    /// Stop the stack that `up --detach` recorded, and remove its containers or data
+    Down(down::Args),
+    /// Say what the recorded stack runs and whether it answers
+    Status(status::Args),
+}
+
+fn main() -> ExitCode {
+    // Clap's own errors (unknown flag, bad value) exit 2 with its usage text.
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,xtask=info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => up::run(args).await,
+            Command::Down(args) => down::run(args).await,
+            Command::Status(args) => status::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

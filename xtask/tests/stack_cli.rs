@@ -1,0 +1,203 @@
+//! `cargo xtask up/status/down` as a user runs them: the real binary, real servers, and a check
+//! that nothing is left running afterwards. Each test has its own state dir, so a stack a developer
+//! keeps running in `target/shopload` is never touched.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fixtures::stack::{StackRecord, check_postgres, check_redis};
+
+fn xtask() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+}
+
+fn state_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("xtask-cli")
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str], state: &Path) -> Output {
+    xtask()
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        // The developer's own shell may hold URLs of a running stack: auto must not pick them.
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .unwrap()
+}
+
+/// The two `export` lines, as a shell would eval them.
+fn exports(stdout: &str) -> (String, String) {
+    let value = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}='")))
+            .and_then(|v| v.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("no export {name} in: {stdout}"))
+            .to_string()
+    };
+    (value("DATABASE_URL"), value("REDIS_URL"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn detached_round_trip(provider: &str) {
+    let state = state_dir(provider);
+    let up = run(&["up", "--provider", provider, "--detach"], &state);
+    assert!(up.status.success(), "up failed: {}", text(&up.stderr));
+    let (database_url, redis_url) = exports(&text(&up.stdout));
+    check_postgres(&database_url).await.unwrap();
+    check_redis(&redis_url).await.unwrap();
+    let record = StackRecord::load(&state.join("stack.json"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.provider.to_string(), provider);
+
+    let status = run(&["status"], &state);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status.stdout));
+    assert!(text(&status.stdout).contains(&database_url));
+
+    // A second `up --detach` would orphan the first: it is refused.
+    let again = run(&["up", "--provider", provider, "--detach"], &state);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        text(&again.stderr).contains("already recorded"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let down = run(&["down"], &state);
+    assert!(down.status.success(), "down failed: {}", text(&down.stderr));
+    assert!(!state.join("stack.json").exists());
+    assert!(
+        check_postgres(&database_url).await.is_err(),
+        "PostgreSQL still answers"
+    );
+    assert!(
+        check_redis(&redis_url).await.is_err(),
+        "Redis still answers"
+    );
+    for process in &record.processes {
+        assert!(
+            !fixtures_process_alive(process.pid),
+            "{} still runs",
+            process.name
+        );
+    }
+    if let Some(dir) = &record.data_dir {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    for id in &record.containers {
+        let inspect = Command::new("docker")
+            .args(["inspect", id])
+            .output()
+            .unwrap();
+        assert!(!inspect.status.success(), "container {id} left behind");
+    }
+
+    let status = run(&["status"], &state);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(text(&status.stdout).contains("no stack recorded"));
+}
+
+fn fixtures_process_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_detach_status_down_with_local_servers() {
+    detached_round_trip("local").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_detach_status_down_with_docker() {
+    detached_round_trip("docker").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn foreground_up_cleans_up_on_ctrl_c() {
+    let state = state_dir("foreground");
+    let mut child = xtask()
+        .args(["up", "--provider", "local", "--state-dir"])
+        .arg(&state)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let (database_url, redis_url) = exports(&format!("{first}\n{second}\n"));
+    check_postgres(&database_url).await.unwrap();
+    check_redis(&redis_url).await.unwrap();
+    let data_dirs = || std::fs::read_dir(&state).unwrap().count();
+    assert_eq!(data_dirs(), 1, "one data dir while the stack runs");
+
+    // What a terminal's Ctrl-C delivers.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "xtask up did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.contains("stack stopped"), "{stderr}");
+    assert_eq!(data_dirs(), 0, "the data dir is removed");
+    assert!(check_postgres(&database_url).await.is_err());
+    assert!(check_redis(&redis_url).await.is_err());
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_2() {
+    let state = state_dir("bad-input");
+    let out = run(&["up", "--provider", "podman"], &state);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown provider 'podman'"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(&["up", "--provider", "external"], &state);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("DATABASE_URL and REDIS_URL"), "{stderr}");
+
+    std::fs::write(state.join("stack.json"), "{ not json").unwrap();
+    let out = run(&["down"], &state);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a stack record"),
+        "{}",
+        text(&out.stderr)
+    );
+}
