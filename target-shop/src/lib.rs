@@ -1,3 +1,136 @@
-//! The reference shop: a Django + DRF + simplejwt shop's API (`../shared/spec/shop-api.md`) on axum,
-//! PostgreSQL and Redis, with its known bugs behind switches. Built by the target-shop issue; the
-//! workspace carries the crate now so the data flow of ARCHITECTURE.md has its place.
+//! The reference shop: on the wire a Django 5.2 + DRF 3.18 + simplejwt 5.5 backend
+//! (`../shared/spec/shop-api.md`), on axum, PostgreSQL and Redis, so a load test written against it
+//! runs unchanged against a team's real Django shop.
+//!
+//! `serve(config, listener, shutdown)` runs it on a listener the caller bound; `app(state)` is the
+//! router tests call directly. The binary (`main.rs`) only parses flags.
+
+pub mod auth;
+pub mod clock;
+pub mod drf;
+pub mod error;
+pub mod fields;
+pub mod health;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::net::TcpListener;
+
+pub use clock::Clock;
+pub use routes::app;
+
+/// The shop's migrations, embedded in the binary (Django's table names).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the shop needs to run; built by `main.rs` from flags and environment, or by tests.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub redis_url: String,
+    /// simplejwt's SIGNING_KEY (Django's SECRET_KEY by default).
+    pub jwt_secret: String,
+    pub access_token_lifetime: Duration,
+    pub refresh_token_lifetime: Duration,
+    /// Database connections in the pool.
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection.
+    pub pool_timeout: Duration,
+    /// Run the embedded migrations before serving.
+    pub migrate: bool,
+    /// Prefix of every Redis key the shop writes, so several shops (or tests) share one Redis.
+    pub redis_prefix: String,
+    /// Password hashes verified at once (a login storm queues behind this many cores).
+    pub hash_concurrency: usize,
+}
+
+impl Config {
+    /// Defaults that work on a laptop, simplejwt's lifetimes (5 minutes, 1 day).
+    pub fn new(database_url: impl Into<String>, redis_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            redis_url: redis_url.into(),
+            jwt_secret: "shopload-insecure-development-key".into(),
+            access_token_lifetime: Duration::from_secs(300),
+            refresh_token_lifetime: Duration::from_secs(86_400),
+            pool_size: 20,
+            pool_timeout: Duration::from_secs(30),
+            migrate: false,
+            redis_prefix: "shop:".into(),
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub tokens: Arc<auth::token::Tokens>,
+    pub hasher: auth::routes::Hasher,
+    pub clock: Clock,
+    pub redis_prefix: Arc<str>,
+    /// Verified in place of a missing user's hash, so unknown users cost a full PBKDF2 like Django;
+    /// made on first need.
+    pub dummy_hash: Arc<tokio::sync::OnceCell<String>>,
+}
+
+impl AppState {
+    /// Connects to PostgreSQL and Redis (and migrates when asked).
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let db = PgPoolOptions::new()
+            .max_connections(config.pool_size)
+            .acquire_timeout(config.pool_timeout)
+            .connect(&config.database_url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        if config.migrate {
+            MIGRATOR.run(&db).await.context("running migrations")?;
+        }
+        let redis = redis::Client::open(config.redis_url.as_str())
+            .context("parsing the Redis URL")?
+            .get_connection_manager()
+            .await
+            .context("connecting to Redis")?;
+        Ok(Self {
+            db,
+            redis,
+            tokens: Arc::new(auth::token::Tokens::new(
+                config.jwt_secret.as_bytes(),
+                config.access_token_lifetime,
+                config.refresh_token_lifetime,
+            )),
+            hasher: auth::routes::Hasher::new(config.hash_concurrency),
+            clock: Clock::system(),
+            redis_prefix: config.redis_prefix.as_str().into(),
+            dummy_hash: Arc::default(),
+        })
+    }
+}
+
+/// Serves the shop on `listener` until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::connect(&config).await?;
+    serve_state(state, listener, shutdown).await
+}
+
+/// [`serve`] with a state already built (tests share one clock with the server).
+pub async fn serve_state(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "target-shop listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")
+}

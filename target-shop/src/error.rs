@@ -1,0 +1,169 @@
+//! The shop's one error type and its single mapping to DRF's wire shapes (drf-wire.md, section 3).
+//! Handlers return `Result<_, ApiError>`; nothing else in the crate builds an error response.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::drf;
+
+/// `WWW-Authenticate` on every 401, from simplejwt's `JWTAuthentication.authenticate_header`.
+const WWW_AUTHENTICATE: &str = "Bearer realm=\"api\"";
+
+/// Django's page for an uncaught exception with DEBUG off (145 bytes).
+const SERVER_ERROR_HTML: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No credentials, or a scheme other than exactly `Bearer`, on a view that needs a user.
+    #[error("authentication credentials were not provided")]
+    NotAuthenticated,
+    /// DRF's plain `AuthenticationFailed`: `{"detail": message}` (wrong login, inactive refresh).
+    #[error("authentication failed: {0}")]
+    AuthenticationFailed(&'static str),
+    /// simplejwt's `InvalidToken` on an authenticated view: the `messages` list names the reason.
+    #[error("token not valid: {0}")]
+    TokenNotValid(&'static str),
+    /// simplejwt's `InvalidToken` raised by the token views: `{"detail","code"}`.
+    #[error("token not valid: {0}")]
+    TokenViewInvalid(&'static str),
+    #[error("bad authorization header")]
+    BadAuthorizationHeader,
+    #[error("token names no user")]
+    NoUserIdentification,
+    #[error("user not found")]
+    UserNotFound,
+    #[error("user inactive")]
+    UserInactive,
+    #[error("permission denied")]
+    PermissionDenied,
+    /// `{"detail": message}` with 404.
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("method {method} not allowed")]
+    MethodNotAllowed { method: String },
+    /// The raw `Content-Type` value, echoed as DRF does.
+    #[error("unsupported media type {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("json parse error: {0}")]
+    ParseError(String),
+    /// A 400 whose body is already DRF-shaped: field errors, `non_field_errors`, business codes.
+    #[error("bad request: {0}")]
+    BadRequest(Value),
+    /// Any other status with a body already shaped (a 409 `ALREADY_PAID`, a ReservationResult).
+    #[error("{status}: {body}")]
+    Shaped { status: StatusCode, body: Value },
+    /// Anything unexpected: an opaque 500 for the client, logged once at the edge.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(e: redis::RedisError) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("redis"))
+    }
+}
+
+impl ApiError {
+    /// Field errors in DRF's shape: `{"field":["message"]}`.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::BadRequest(json!({ field: [message.into()] }))
+    }
+
+    fn status_and_body(&self) -> (StatusCode, Value) {
+        let token_messages = |message: &str| {
+            json!({
+                "detail": "Given token not valid for any token type",
+                "code": "token_not_valid",
+                "messages": [{"token_class": "AccessToken", "token_type": "access", "message": message}],
+            })
+        };
+        match self {
+            Self::NotAuthenticated => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "Authentication credentials were not provided."}),
+            ),
+            Self::AuthenticationFailed(message) => {
+                (StatusCode::UNAUTHORIZED, json!({ "detail": message }))
+            }
+            Self::TokenNotValid(message) => (StatusCode::UNAUTHORIZED, token_messages(message)),
+            Self::TokenViewInvalid(message) => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": message, "code": "token_not_valid"}),
+            ),
+            Self::BadAuthorizationHeader => (
+                StatusCode::UNAUTHORIZED,
+                json!({
+                    "detail": "Authorization header must contain two space-delimited values",
+                    "code": "bad_authorization_header",
+                }),
+            ),
+            Self::NoUserIdentification => (
+                StatusCode::UNAUTHORIZED,
+                json!({
+                    "detail": "Token contained no recognizable user identification",
+                    "code": "token_not_valid",
+                }),
+            ),
+            Self::UserNotFound => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "User not found", "code": "user_not_found"}),
+            ),
+            Self::UserInactive => (
+                StatusCode::UNAUTHORIZED,
+                json!({"detail": "User is inactive", "code": "user_inactive"}),
+            ),
+            Self::PermissionDenied => (
+                StatusCode::FORBIDDEN,
+                json!({"detail": "You do not have permission to perform this action."}),
+            ),
+            Self::NotFound(detail) => (StatusCode::NOT_FOUND, json!({ "detail": detail })),
+            Self::MethodNotAllowed { method } => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                json!({ "detail": format!("Method \"{method}\" not allowed.") }),
+            ),
+            Self::UnsupportedMediaType(content_type) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                json!({ "detail": format!("Unsupported media type \"{content_type}\" in request.") }),
+            ),
+            Self::ParseError(reason) => (
+                StatusCode::BAD_REQUEST,
+                json!({ "detail": format!("JSON parse error - {reason}") }),
+            ),
+            Self::BadRequest(body) => (StatusCode::BAD_REQUEST, body.clone()),
+            Self::Shaped { status, body } => (*status, body.clone()),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Value::Null),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(error) = &self {
+            // The request id is on the span of the request (telemetry); the client sees nothing.
+            tracing::error!(error = format!("{error:#}"), "internal server error");
+            let mut response =
+                (StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR_HTML).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            return response;
+        }
+        let (status, body) = self.status_and_body();
+        let mut response = drf::json(status, &body);
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(WWW_AUTHENTICATE),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,100 @@
+//! target-shop's one integration-test binary. It owns a real PostgreSQL + Redis stack for its whole
+//! run (libtest-mimic harness: started before the first test, stopped after the last, so nothing is
+//! left behind), migrates a template database once, and gives every test a fresh clone of it, a
+//! Redis key prefix of its own and a shop on 127.0.0.1:0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod app;
+mod auth;
+mod routing;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use app::{TestApp, World};
+
+type Test = fn(TestApp) -> BoxFuture<'static, ()>;
+
+macro_rules! tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$((concat!(stringify!($module), "::", stringify!($name)), (|app| Box::pin($module::$name(app))) as Test)),*]
+    };
+}
+
+fn all() -> Vec<(&'static str, Test)> {
+    tests![
+        auth::login_returns_a_simplejwt_pair,
+        auth::a_django_made_hash_logs_in,
+        auth::wrong_unknown_and_inactive_logins_get_the_same_401,
+        auth::login_validation_errors_are_drfs,
+        auth::bad_bodies_get_drfs_answers,
+        auth::refresh_and_verify,
+        auth::refresh_and_verify_refuse_bad_tokens,
+        auth::me_with_a_valid_token,
+        auth::me_authentication_failures,
+        auth::an_expired_access_token_is_refused,
+        auth::a_deleted_user_is_not_found,
+        routing::token_views_answer_post_only,
+        routing::authentication_comes_before_the_method_check,
+        routing::a_missing_trailing_slash_is_redirected,
+        routing::unknown_urls_get_djangos_html_404,
+        routing::healthz_reports_both_stores,
+    ]
+}
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let world = if args.list {
+        Err("listing only".to_string())
+    } else {
+        runtime.block_on(World::start())
+    };
+    let world = world.map(Arc::new);
+    let trials = all()
+        .into_iter()
+        .map(|(name, test)| {
+            let world = world.clone();
+            let handle = runtime.handle().clone();
+            Trial::test(name, move || {
+                let world = world.map_err(|e| Failed::from(format!("no test stack: {e}")))?;
+                handle.block_on(async {
+                    let app = TestApp::spawn(&world).await;
+                    let db_url = app.database_url.clone();
+                    // A panicking test fails here; its database is kept to look at.
+                    let outcome = tokio::spawn(test(app)).await;
+                    match outcome {
+                        Ok(()) => {
+                            world.template.drop_database(&db_url).await.ok();
+                            Ok(())
+                        }
+                        Err(e) => Err(Failed::from(panic_message(e))),
+                    }
+                })
+            })
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Ok(world) = world {
+        runtime.block_on(world.stop());
+    }
+    conclusion.exit_code()
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "test panicked".into()),
+        Err(e) => e.to_string(),
+    }
+}

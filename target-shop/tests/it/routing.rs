@@ -1,0 +1,80 @@
+//! Routing as Django and DRF do it: Allow headers, 405 after authentication, APPEND_SLASH, the HTML
+//! 404, and the health check.
+
+use crate::app::{Reply, TestApp};
+
+pub async fn token_views_answer_post_only(app: TestApp) {
+    let reply = app.get("/api/auth/login/", None).await;
+    reply.assert(405, r#"{"detail":"Method \"GET\" not allowed."}"#);
+    assert_eq!(reply.header("allow"), "POST, OPTIONS");
+    assert_eq!(reply.header("content-type"), "application/json");
+    // Token views ignore the Authorization header entirely.
+    let reply = app.get("/api/auth/login/", Some("garbage")).await;
+    assert_eq!(reply.status, 405);
+    let reply = Reply::of(
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/auth/login/"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["name"], "Token Obtain Pair");
+}
+
+pub async fn authentication_comes_before_the_method_check(app: TestApp) {
+    let reply = app.post_json("/api/auth/me/", &serde_json::json!({})).await;
+    reply.assert(
+        401,
+        r#"{"detail":"Authentication credentials were not provided."}"#,
+    );
+    assert_eq!(reply.header("www-authenticate"), r#"Bearer realm="api""#);
+    assert_eq!(reply.header("allow"), "GET, HEAD, OPTIONS");
+
+    app.create_user("alice", "pw-alice", true).await;
+    let (_, access) = app.login("alice", "pw-alice").await;
+    let reply = Reply::of(
+        app.client
+            .post(app.url("/api/auth/me/"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    reply.assert(405, r#"{"detail":"Method \"POST\" not allowed."}"#);
+    assert_eq!(reply.header("allow"), "GET, HEAD, OPTIONS");
+}
+
+pub async fn a_missing_trailing_slash_is_redirected(app: TestApp) {
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let reply = Reply::of(
+            app.client
+                .request(method.clone(), app.url("/api/auth/login?next=1"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, 301, "{method}");
+        assert_eq!(reply.header("location"), "/api/auth/login/?next=1");
+        assert_eq!(reply.text, "");
+    }
+}
+
+pub async fn unknown_urls_get_djangos_html_404(app: TestApp) {
+    for path in ["/api/nothing/", "/api/nothing", "/"] {
+        let reply = app.get(path, None).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert_eq!(reply.header("content-type"), "text/html; charset=utf-8");
+        assert_eq!(reply.text.len(), 179, "{path}: {}", reply.text);
+        assert!(reply.text.contains("<h1>Not Found</h1>"));
+    }
+}
+
+pub async fn healthz_reports_both_stores(app: TestApp) {
+    app.get("/healthz", None)
+        .await
+        .assert(200, r#"{"status":"ok","db":"ok","redis":"ok"}"#);
+}
