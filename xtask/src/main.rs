@@ -4,7 +4,9 @@
 //! Exit codes: 0 done, 1 a check said no (`status` with something down), 2 bad input or a failure,
 //! with a one-line reason on stderr.
 
+mod bench;
 mod down;
+mod seed;
 mod stack_args;
 mod status;
 mod up;
@@ -18,8 +20,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
-    about = "shopload's tasks: start and stop the PostgreSQL + Redis stack (more commands arrive with \
-             seed, phase, repro and bench)"
+    about = "shopload's tasks: the PostgreSQL + Redis stack, test data, benchmarks (phase and repro \
+             arrive with the load generator)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,6 +36,10 @@ enum Command {
     Down(down::Args),
     /// Say what the recorded stack runs and whether it answers
     Status(status::Args),
+    /// Write the plan's test data (1000 users, 100 products, stock), or remove it with --clean
+    Seed(seed::Args),
+    /// Measure against the performance targets (seed)
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +64,8 @@ fn main() -> ExitCode {
             Command::Up(args) => up::run(args).await,
             Command::Down(args) => down::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Seed(args) => seed::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {

@@ -8,6 +8,7 @@
 mod app;
 mod auth;
 mod routing;
+mod seeded;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ fn all() -> Vec<(&'static str, Test)> {
         routing::a_missing_trailing_slash_is_redirected,
         routing::unknown_urls_get_djangos_html_404,
         routing::healthz_reports_both_stores,
+        seeded::seeded_users_log_in_with_testpass123,
     ]
 }
 
