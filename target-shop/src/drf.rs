@@ -18,7 +18,12 @@ pub const MAX_BODY: usize = 2_621_440;
 
 /// A JSON response the way `JSONRenderer` writes it: compact, `application/json` with no charset.
 pub fn json(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    json_text(status, body.to_string())
+}
+
+/// A response whose JSON is already rendered (a cached page).
+pub fn json_text(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -6,6 +6,7 @@
 //! router tests call directly. The binary (`main.rs`) only parses flags.
 
 pub mod auth;
+pub mod catalog;
 pub mod clock;
 pub mod drf;
 pub mod error;

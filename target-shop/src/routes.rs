@@ -9,15 +9,17 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, MaybeUser};
 use crate::drf;
-use crate::{AppState, auth, health};
+use crate::{AppState, auth, catalog, health};
 
 /// Who a route's view lets in (DRF's authentication and permission classes).
 #[derive(Clone, Copy)]
 enum Access {
     /// simplejwt's token views: no authentication at all, any header ignored.
     TokenView,
+    /// `AllowAny` with JWT authentication: anonymous is fine, an invalid token is not.
+    Public,
     /// `IsAuthenticated`.
     User,
 }
@@ -49,6 +51,11 @@ impl Api {
             Access::TokenView => handlers
                 .options(move || async move { drf::options_metadata(name) })
                 .fallback(|method: Method| async move { drf::method_not_allowed(&method) }),
+            Access::Public => handlers
+                .options(move |_: MaybeUser| async move { drf::options_metadata(name) })
+                .fallback(|method: Method, _: MaybeUser| async move {
+                    drf::method_not_allowed(&method)
+                }),
             Access::User => handlers
                 .options(move |_: AuthUser| async move { drf::options_metadata(name) })
                 .fallback(
@@ -132,6 +139,20 @@ pub fn app(state: AppState) -> Router {
             Access::User,
             &[M::GET],
             get(auth::routes::me),
+        )
+        .route(
+            "/api/products/",
+            "Product List",
+            Access::Public,
+            &[M::GET],
+            get(catalog::routes::list),
+        )
+        .route(
+            "/api/products/{id}/",
+            "Product Detail",
+            Access::Public,
+            &[M::GET],
+            get(catalog::routes::detail),
         )
         .finish(state)
 }

@@ -7,6 +7,7 @@
 
 mod app;
 mod auth;
+mod catalog;
 mod routing;
 mod seeded;
 
@@ -39,6 +40,11 @@ fn all() -> Vec<(&'static str, Test)> {
         auth::me_authentication_failures,
         auth::an_expired_access_token_is_refused,
         auth::a_deleted_user_is_not_found,
+        catalog::the_list_is_paginated_like_drf,
+        catalog::filters_and_ordering,
+        catalog::anonymous_pages_are_cached_until_the_catalog_changes,
+        catalog::detail_and_its_404s,
+        catalog::public_views_still_refuse_a_bad_token,
         routing::token_views_answer_post_only,
         routing::authentication_comes_before_the_method_check,
         routing::a_missing_trailing_slash_is_redirected,
