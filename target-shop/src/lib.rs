@@ -6,10 +6,12 @@
 //! router tests call directly. The binary (`main.rs`) only parses flags.
 
 pub mod auth;
+pub mod cart;
 pub mod catalog;
 pub mod clock;
 pub mod drf;
 pub mod error;
+pub mod faults;
 pub mod fields;
 pub mod health;
 pub mod routes;
@@ -46,6 +48,8 @@ pub struct Config {
     pub redis_prefix: String,
     /// Password hashes verified at once (a login storm queues behind this many cores).
     pub hash_concurrency: usize,
+    /// Known bugs switched on.
+    pub faults: faults::Faults,
 }
 
 impl Config {
@@ -62,6 +66,7 @@ impl Config {
             migrate: false,
             redis_prefix: "shop:".into(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            faults: faults::Faults::default(),
         }
     }
 }
@@ -78,14 +83,21 @@ pub struct AppState {
     /// Verified in place of a missing user's hash, so unknown users cost a full PBKDF2 like Django;
     /// made on first need.
     pub dummy_hash: Arc<tokio::sync::OnceCell<String>>,
+    pub faults: Arc<faults::Faults>,
 }
 
 impl AppState {
     /// Connects to PostgreSQL and Redis (and migrates when asked).
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let faults = &config.faults;
+        // The `pool=N` fault: a small pool that gives up after 5 s, as a starved Django would.
+        let (pool_size, pool_timeout) = match faults.pool {
+            Some(n) => (n, Duration::from_secs(5)),
+            None => (config.pool_size, config.pool_timeout),
+        };
         let db = PgPoolOptions::new()
-            .max_connections(config.pool_size)
-            .acquire_timeout(config.pool_timeout)
+            .max_connections(pool_size)
+            .acquire_timeout(pool_timeout)
             .connect(&config.database_url)
             .await
             .context("connecting to PostgreSQL")?;
@@ -102,13 +114,14 @@ impl AppState {
             redis,
             tokens: Arc::new(auth::token::Tokens::new(
                 config.jwt_secret.as_bytes(),
-                config.access_token_lifetime,
+                faults.short_token.unwrap_or(config.access_token_lifetime),
                 config.refresh_token_lifetime,
             )),
             hasher: auth::routes::Hasher::new(config.hash_concurrency),
             clock: Clock::system(),
             redis_prefix: config.redis_prefix.as_str().into(),
             dummy_hash: Arc::default(),
+            faults: Arc::new(faults.clone()),
         })
     }
 }

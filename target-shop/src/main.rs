@@ -39,6 +39,9 @@ struct Args {
     /// Run the embedded migrations before serving
     #[arg(long, env = "SHOP_MIGRATE")]
     migrate: bool,
+    /// A known bug to switch on (repeatable): cart-405, short-token=SECS, no-cache, pool=N
+    #[arg(long = "fault", env = "SHOP_FAULTS", value_delimiter = ',')]
+    faults: Vec<String>,
     /// Prefix of the shop's Redis keys
     #[arg(long, env = "SHOP_REDIS_PREFIX", default_value = "shop:")]
     redis_prefix: String,
@@ -71,6 +74,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.pool_size = args.pool_size;
     config.migrate = args.migrate;
     config.redis_prefix = args.redis_prefix;
+    config.faults = target_shop::faults::Faults::parse(args.faults.iter().map(String::as_str))
+        .map_err(|e| anyhow::anyhow!("--fault: {e}"))?;
+    if !config.faults.names().is_empty() {
+        tracing::warn!(faults = ?config.faults.names(), "faults switched on");
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("binding {}: {e}", args.listen))?;

@@ -11,7 +11,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::auth::{AuthUser, MaybeUser};
 use crate::drf;
-use crate::{AppState, auth, catalog, health};
+use crate::{AppState, auth, cart, catalog, health};
 
 /// Who a route's view lets in (DRF's authentication and permission classes).
 #[derive(Clone, Copy)]
@@ -111,6 +111,12 @@ fn append_slash(paths: &matchit::Router<()>, request: &Request) -> Option<Respon
 /// The shop's router over `state`.
 pub fn app(state: AppState) -> Router {
     use Method as M;
+    // The `cart-405` fault: the items route as a read-only viewset, so POST is not allowed.
+    let (item_methods, items): (&[Method], MethodRouter<AppState>) = if state.faults.cart_405 {
+        (&[M::GET], get(cart::list))
+    } else {
+        (&[M::GET, M::POST], get(cart::list).post(cart::add))
+    };
     Api::new()
         .route(
             "/api/auth/login/",
@@ -153,6 +159,27 @@ pub fn app(state: AppState) -> Router {
             Access::Public,
             &[M::GET],
             get(catalog::routes::detail),
+        )
+        .route(
+            "/api/cart/",
+            "Cart",
+            Access::User,
+            &[M::GET],
+            get(cart::show),
+        )
+        .route(
+            "/api/cart/items/",
+            "Cart Item List",
+            Access::User,
+            item_methods,
+            items,
+        )
+        .route(
+            "/api/cart/items/{id}/",
+            "Cart Item Instance",
+            Access::User,
+            &[M::PATCH, M::DELETE],
+            axum::routing::patch(cart::update).delete(cart::remove),
         )
         .finish(state)
 }

@@ -92,7 +92,7 @@ fn seed_runs(
     database_url: &str,
     args: &Args,
 ) -> anyhow::Result<Vec<(String, f64, Option<f64>)>> {
-    let run = |extra: &[String]| -> anyhow::Result<f64> {
+    let run = |extra: &[String]| -> anyhow::Result<String> {
         let output = Command::new(binary)
             .arg("seed")
             .args(["--database-url", database_url])
@@ -108,6 +108,10 @@ fn seed_runs(
             );
         }
         println!("{}", stdout.trim());
+        Ok(stdout.into_owned())
+    };
+    let timed = |extra: &[String]| -> anyhow::Result<f64> {
+        let stdout = run(extra)?;
         seconds_in(&stdout).with_context(|| format!("no time in {stdout:?}"))
     };
     let args_of = |users: u32, products: u32| {
@@ -120,20 +124,20 @@ fn seed_runs(
     };
     let mut rows = Vec::new();
     run(&["--migrate".into(), "--clean".into()])?;
-    let seconds = run(&args_of(1000, 100))?;
+    let seconds = timed(&args_of(1000, 100))?;
     rows.push((
         "1000 users + 100 products (fresh)".to_string(),
         seconds,
         Some(1.0),
     ));
-    let seconds = run(&args_of(1000, 100))?;
+    let seconds = timed(&args_of(1000, 100))?;
     rows.push((
         "1000 users + 100 products (re-run)".to_string(),
         seconds,
         Some(1.0),
     ));
     run(&["--clean".into()])?;
-    let seconds = run(&args_of(args.large_users, args.large_products))?;
+    let seconds = timed(&args_of(args.large_users, args.large_products))?;
     rows.push((
         format!(
             "{} users + {} products (fresh)",

@@ -54,7 +54,9 @@ pub async fn list(
     let requested_page = param("page")
         .and_then(|p| p.trim().parse::<i64>().ok())
         .unwrap_or(1);
-    let cache_key = (user.is_none() && requested_page <= cache::CACHED_PAGES).then(|| {
+    let cacheable =
+        user.is_none() && requested_page <= cache::CACHED_PAGES && !state.faults.no_cache;
+    let cache_key = cacheable.then(|| {
         let mut sorted = query.clone();
         sorted.sort();
         let canonical = form_urlencoded::Serializer::new(String::new())

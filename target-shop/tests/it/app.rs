@@ -68,6 +68,7 @@ impl World {
 }
 
 pub struct TestApp {
+    pub config: Config,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub state: AppState,
@@ -81,6 +82,19 @@ impl TestApp {
         let mut config = Config::new(&database_url, world.redis_url());
         config.redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
         config.pool_size = 5;
+        Self::serve(config).await
+    }
+
+    /// The same database and Redis prefix, served by a shop with these faults switched on.
+    pub async fn with_faults(self, faults: &[&str]) -> Self {
+        let mut config = self.config.clone();
+        config.faults = target_shop::faults::Faults::parse(faults.iter().copied()).unwrap();
+        drop(self);
+        Self::serve(config).await
+    }
+
+    async fn serve(config: Config) -> Self {
+        let database_url = config.database_url.clone();
         let state = AppState::connect(&config).await.expect("shop state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -98,6 +112,7 @@ impl TestApp {
             .build()
             .unwrap();
         Self {
+            config,
             addr,
             client,
             state,
@@ -161,6 +176,24 @@ impl TestApp {
                 .unwrap(),
         )
         .await
+    }
+
+    /// A request with a JSON body and a bearer token.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Reply::of(request.send().await.unwrap()).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {

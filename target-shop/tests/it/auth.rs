@@ -350,3 +350,23 @@ pub async fn a_deleted_user_is_not_found(app: TestApp) {
         r#"{"detail":"User not found","code":"user_not_found"}"#,
     );
 }
+
+pub async fn the_short_token_fault_shortens_access_tokens(app: TestApp) {
+    app.create_user("judy", "pw", true).await;
+    let app = app.with_faults(&["short-token=30"]).await;
+    let (refresh, access) = app.login("judy", "pw").await;
+    let access_claims = claims(&access);
+    assert_eq!(
+        access_claims["exp"].as_i64().unwrap() - access_claims["iat"].as_i64().unwrap(),
+        30
+    );
+    let refresh_claims = claims(&refresh);
+    assert_eq!(
+        refresh_claims["exp"].as_i64().unwrap() - refresh_claims["iat"].as_i64().unwrap(),
+        86_400
+    );
+    app.state.clock.advance(30);
+    let reply = app.get("/api/auth/me/", Some(&access)).await;
+    assert_eq!(reply.status, 401);
+    assert!(reply.text.contains("Token is expired"), "{}", reply.text);
+}

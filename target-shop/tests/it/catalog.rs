@@ -197,3 +197,17 @@ pub async fn public_views_still_refuse_a_bad_token(app: TestApp) {
         r#"{"count":0,"next":null,"previous":null,"results":[]}"#,
     );
 }
+
+pub async fn the_no_cache_fault_serves_every_page_from_the_database(app: TestApp) {
+    seeded(&app).await;
+    let app = app.with_faults(&["no-cache"]).await;
+    app.get("/api/products/", None).await;
+    sqlx::query("UPDATE products_product SET price = 7 WHERE name = 'load_test_product_0'")
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/api/products/", None).await.json()["results"][0]["price"],
+        7
+    );
+}

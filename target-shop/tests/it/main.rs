@@ -7,6 +7,7 @@
 
 mod app;
 mod auth;
+mod cart;
 mod catalog;
 mod routing;
 mod seeded;
@@ -40,6 +41,12 @@ fn all() -> Vec<(&'static str, Test)> {
         auth::me_authentication_failures,
         auth::an_expired_access_token_is_refused,
         auth::a_deleted_user_is_not_found,
+        auth::the_short_token_fault_shortens_access_tokens,
+        cart::adding_items_and_reading_the_cart,
+        cart::bad_cart_input_gets_drfs_answer_and_changes_nothing,
+        cart::items_are_private_to_their_owner,
+        cart::the_cart_405_fault_refuses_post_like_a_read_only_viewset,
+        catalog::the_no_cache_fault_serves_every_page_from_the_database,
         catalog::the_list_is_paginated_like_drf,
         catalog::filters_and_ordering,
         catalog::anonymous_pages_are_cached_until_the_catalog_changes,
@@ -50,6 +57,7 @@ fn all() -> Vec<(&'static str, Test)> {
         routing::a_missing_trailing_slash_is_redirected,
         routing::unknown_urls_get_djangos_html_404,
         routing::healthz_reports_both_stores,
+        routing::the_pool_fault_starves_requests_into_a_500,
         seeded::seeded_users_log_in_with_testpass123,
     ]
 }

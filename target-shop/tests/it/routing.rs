@@ -78,3 +78,20 @@ pub async fn healthz_reports_both_stores(app: TestApp) {
         .await
         .assert(200, r#"{"status":"ok","db":"ok","redis":"ok"}"#);
 }
+
+pub async fn the_pool_fault_starves_requests_into_a_500(app: TestApp) {
+    let app = app.with_faults(&["pool=1"]).await;
+    assert_eq!(app.state.db.options().get_max_connections(), 1);
+    // Someone holds the only connection: the next request waits 5 s for it, then fails as Django
+    // would, with the HTML 500 and nothing of the error in the body.
+    let held = app.state.db.acquire().await.unwrap();
+    let started = std::time::Instant::now();
+    let reply = app.get("/api/products/", None).await;
+    assert_eq!(reply.status, 500, "{}", reply.text);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(5));
+    assert_eq!(reply.header("content-type"), "text/html; charset=utf-8");
+    assert!(reply.text.contains("<h1>Server Error (500)</h1>"));
+    assert!(reply.headers.get("allow").is_none());
+    drop(held);
+    assert_eq!(app.get("/api/products/", None).await.status, 200);
+}
