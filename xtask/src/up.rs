@@ -57,15 +57,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    eprintln!(
+    note(&format!(
         "{} stack up; Ctrl-C stops it and removes its data",
         stack.provider()
-    );
+    ));
     shutdown_signal().await;
-    eprintln!("stopping the stack");
+    note("stopping the stack");
     stack.stop().await.context("stopping the stack")?;
-    eprintln!("stack stopped");
+    note("stack stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A line on stderr that never fails: after Ctrl-C a pipe reader (`| tee`) may be gone already,
+/// and cleanup must go on regardless.
+fn note(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn print_exports(database_url: &str, redis_url: &str) -> anyhow::Result<()> {
