@@ -181,3 +181,12 @@ pub fn options_metadata(name: &str) -> Response {
         "parses": ["application/json", "application/x-www-form-urlencoded", "multipart/form-data"],
     }))
 }
+
+/// A datetime as DRF renders it: ISO 8601, microseconds only when non-zero, `Z` for UTC.
+pub fn datetime(at: &chrono::DateTime<chrono::Utc>) -> String {
+    if at.timestamp_subsec_micros() == 0 {
+        at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    } else {
+        at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+}

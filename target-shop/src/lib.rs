@@ -14,6 +14,7 @@ pub mod error;
 pub mod faults;
 pub mod fields;
 pub mod health;
+pub mod orders;
 pub mod routes;
 
 use std::sync::Arc;

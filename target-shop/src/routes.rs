@@ -11,7 +11,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::auth::{AuthUser, MaybeUser};
 use crate::drf;
-use crate::{AppState, auth, cart, catalog, health};
+use crate::{AppState, auth, cart, catalog, health, orders};
 
 /// Who a route's view lets in (DRF's authentication and permission classes).
 #[derive(Clone, Copy)]
@@ -159,6 +159,34 @@ pub fn app(state: AppState) -> Router {
             Access::Public,
             &[M::GET],
             get(catalog::routes::detail),
+        )
+        .route(
+            "/api/products/{id}/stock/reserve/",
+            "Reserve Stock",
+            Access::User,
+            &[M::POST],
+            post(orders::routes::reserve_stock),
+        )
+        .route(
+            "/api/orders/",
+            "Order List",
+            Access::User,
+            &[M::GET, M::POST],
+            get(orders::routes::list).post(orders::routes::create),
+        )
+        .route(
+            "/api/orders/{id}/",
+            "Order Instance",
+            Access::User,
+            &[M::GET],
+            get(orders::routes::detail),
+        )
+        .route(
+            "/api/orders/{id}/cancel/",
+            "Cancel",
+            Access::User,
+            &[M::POST],
+            post(orders::routes::cancel),
         )
         .route(
             "/api/cart/",

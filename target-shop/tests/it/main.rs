@@ -9,6 +9,7 @@ mod app;
 mod auth;
 mod cart;
 mod catalog;
+mod orders;
 mod routing;
 mod seeded;
 
@@ -52,6 +53,11 @@ fn all() -> Vec<(&'static str, Test)> {
         catalog::anonymous_pages_are_cached_until_the_catalog_changes,
         catalog::detail_and_its_404s,
         catalog::public_views_still_refuse_a_bad_token,
+        orders::reservations_answer_with_a_reservation_result,
+        orders::an_order_reserves_the_whole_cart_and_empties_it,
+        orders::an_order_is_all_or_nothing,
+        orders::cancelling_gives_the_stock_back_once,
+        orders::two_hundred_buyers_of_fifty_never_oversell,
         routing::token_views_answer_post_only,
         routing::authentication_comes_before_the_method_check,
         routing::a_missing_trailing_slash_is_redirected,
@@ -64,6 +70,11 @@ fn all() -> Vec<(&'static str, Test)> {
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
+    // The shop's logs (a 500's cause among them) go to the failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn,target_shop=info")
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
