@@ -14,10 +14,12 @@ pub struct Faults {
     pub no_cache: bool,
     /// `pool=N`: a database pool of N connections with a 5 s acquire timeout.
     pub pool: Option<u32>,
+    /// `no-lock`: stock is decremented with read-then-write and no row lock.
+    pub no_lock: bool,
 }
 
 /// The names `parse` knows, for messages and `--help`.
-pub const KNOWN: &str = "cart-405, short-token=SECS, no-cache, pool=N";
+pub const KNOWN: &str = "cart-405, short-token=SECS, no-cache, pool=N, no-lock";
 
 impl Faults {
     /// Parses fault names (each may also be a comma-separated list).
@@ -40,6 +42,7 @@ impl Faults {
             match (key, value) {
                 ("cart-405", None) => faults.cart_405 = true,
                 ("no-cache", None) => faults.no_cache = true,
+                ("no-lock", None) => faults.no_lock = true,
                 ("short-token", Some(_)) => {
                     faults.short_token = Some(Duration::from_secs(number("number of seconds")?));
                 }
@@ -71,6 +74,9 @@ impl Faults {
         }
         if let Some(n) = self.pool {
             names.push(format!("pool={n}"));
+        }
+        if self.no_lock {
+            names.push("no-lock".to_string());
         }
         names
     }

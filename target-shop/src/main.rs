@@ -39,7 +39,7 @@ struct Args {
     /// Run the embedded migrations before serving
     #[arg(long, env = "SHOP_MIGRATE")]
     migrate: bool,
-    /// A known bug to switch on (repeatable): cart-405, short-token=SECS, no-cache, pool=N
+    /// A known bug to switch on (repeatable): cart-405, short-token=SECS, no-cache, pool=N, no-lock
     #[arg(long = "fault", env = "SHOP_FAULTS", value_delimiter = ',')]
     faults: Vec<String>,
     /// Prefix of the shop's Redis keys

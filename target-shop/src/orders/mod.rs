@@ -58,10 +58,20 @@ impl ReservationResult {
     }
 }
 
+/// How stock is changed: correctly, or as the `no-lock` fault's read-then-write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locking {
+    RowLock,
+    /// The fault: read, let time pass (a Django view's Python between its two queries), write
+    /// back absolute values. Concurrent buyers overwrite each other's reservations: oversell.
+    ReadThenWrite,
+}
+
 /// Locks `product`'s stock row and reserves `quantity` of it for `user` (and `order`), or says why
 /// not. Nothing is written when it fails.
 pub async fn reserve(
     tx: &mut Transaction<'_, Postgres>,
+    locking: Locking,
     product: i64,
     user: i32,
     order: Option<i64>,
@@ -78,12 +88,22 @@ pub async fn reserve(
         ));
     };
     // The row lock: concurrent reservations of this product queue here, one at a time.
-    let available: Option<i32> = sqlx::query_scalar(
-        "SELECT available_stock FROM products_productstock WHERE product_id = $1 FOR UPDATE",
-    )
-    .bind(product)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let read = match locking {
+        Locking::RowLock => {
+            "SELECT reserved_stock, available_stock FROM products_productstock WHERE product_id = $1 FOR UPDATE"
+        }
+        Locking::ReadThenWrite => {
+            "SELECT reserved_stock, available_stock FROM products_productstock WHERE product_id = $1"
+        }
+    };
+    let stock: Option<(i32, i32)> = sqlx::query_as(read)
+        .bind(product)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let (reserved, available) = match stock {
+        Some((reserved, available)) => (reserved, Some(available)),
+        None => (0, None),
+    };
     if status != "active" {
         return Ok(ReservationResult::failed(
             "PRODUCT_NOT_AVAILABLE",
@@ -102,15 +122,32 @@ pub async fn reserve(
             format!("Not enough stock: {quantity} requested, {available} available."),
         ));
     }
-    sqlx::query(
-        "UPDATE products_productstock SET reserved_stock = reserved_stock + $2,
-             available_stock = available_stock - $2, version = version + 1
-         WHERE product_id = $1",
-    )
-    .bind(product)
-    .bind(quantity)
-    .execute(&mut **tx)
-    .await?;
+    match locking {
+        Locking::RowLock => {
+            sqlx::query(
+                "UPDATE products_productstock SET reserved_stock = reserved_stock + $2,
+                     available_stock = available_stock - $2, version = version + 1
+                 WHERE product_id = $1",
+            )
+            .bind(product)
+            .bind(quantity)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Locking::ReadThenWrite => {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            sqlx::query(
+                "UPDATE products_productstock SET reserved_stock = $2, available_stock = $3,
+                     version = version + 1
+                 WHERE product_id = $1",
+            )
+            .bind(product)
+            .bind(reserved + quantity)
+            .bind(available - quantity)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
     let reservation: Reservation = sqlx::query_as(
         "INSERT INTO products_stockreservation (product_id, user_id, order_id, quantity, status,
                                                 expires_at, created_at)

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{ReservationResult, release_order, reserve};
+use super::{Locking, ReservationResult, release_order, reserve};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::catalog::{cache, pagination};
@@ -30,6 +30,7 @@ pub async fn reserve_stock(
     let mut tx = state.db.begin().await?;
     let result = reserve(
         &mut tx,
+        locking(&state),
         product,
         user.id,
         None,
@@ -42,6 +43,14 @@ pub async fn reserve_stock(
     tx.commit().await?;
     changed_stock(&state).await;
     Ok(drf::json(StatusCode::CREATED, &result.to_json()))
+}
+
+fn locking(state: &AppState) -> Locking {
+    if state.faults.no_lock {
+        Locking::ReadThenWrite
+    } else {
+        Locking::RowLock
+    }
 }
 
 /// Stock changed: no cached catalog page may show the old numbers. A Redis hiccup must not fail a
@@ -94,8 +103,15 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     for (product, quantity) in &lines {
-        let result: ReservationResult =
-            reserve(&mut tx, *product, user.id, Some(order_id), *quantity).await?;
+        let result: ReservationResult = reserve(
+            &mut tx,
+            locking(&state),
+            *product,
+            user.id,
+            Some(order_id),
+            *quantity,
+        )
+        .await?;
         if !result.success {
             // Dropping the transaction rolls back every line reserved before this one.
             return Err(ApiError::BadRequest(json!({

@@ -58,6 +58,7 @@ fn all() -> Vec<(&'static str, Test)> {
         orders::an_order_is_all_or_nothing,
         orders::cancelling_gives_the_stock_back_once,
         orders::two_hundred_buyers_of_fifty_never_oversell,
+        orders::the_no_lock_fault_oversells,
         routing::token_views_answer_post_only,
         routing::authentication_comes_before_the_method_check,
         routing::a_missing_trailing_slash_is_redirected,

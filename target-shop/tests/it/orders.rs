@@ -275,17 +275,14 @@ pub async fn cancelling_gives_the_stock_back_once(app: TestApp) {
     assert_eq!(stock(&app, ids[0]).await, (10_000, 0, 10_000));
 }
 
-pub async fn two_hundred_buyers_of_fifty_never_oversell(app: TestApp) {
-    let (tokens, ids) = shop(&app, 200).await;
-    let product = ids[0];
-    set_stock(&app, product, 50).await;
-    let buy = |token: String| {
-        let app = &app;
-        async move {
-            let body = json!({"items": [{"product_id": product, "quantity": 1}]});
-            app.send(Method::POST, "/api/orders/", &token, Some(&body))
-                .await
-        }
+/// 200 buyers of one item each, at once, of a product with 50 in stock: `(orders created, told
+/// INSUFFICIENT_STOCK, active reservations afterwards)`.
+async fn rush(app: &TestApp, tokens: Vec<String>, product: i64) -> (usize, usize, i64) {
+    set_stock(app, product, 50).await;
+    let buy = |token: String| async move {
+        let body = json!({"items": [{"product_id": product, "quantity": 1}]});
+        app.send(Method::POST, "/api/orders/", &token, Some(&body))
+            .await
     };
     let replies = futures::future::join_all(tokens.into_iter().map(buy)).await;
     let created = replies.iter().filter(|r| r.status == 201).count();
@@ -293,9 +290,6 @@ pub async fn two_hundred_buyers_of_fifty_never_oversell(app: TestApp) {
         .iter()
         .filter(|r| r.status == 400 && r.json()["error_code"] == "INSUFFICIENT_STOCK")
         .count();
-    assert_eq!(created, 50, "exactly the stock is sold");
-    assert_eq!(insufficient, 150, "every other buyer is told why");
-    assert_eq!(stock(&app, product).await, (50, 50, 0));
     let reserved: i64 = sqlx::query_scalar(
         "SELECT coalesce(sum(quantity), 0) FROM products_stockreservation WHERE product_id = $1 AND status = 'active'",
     )
@@ -303,8 +297,34 @@ pub async fn two_hundred_buyers_of_fifty_never_oversell(app: TestApp) {
     .fetch_one(&app.state.db)
     .await
     .unwrap();
+    (created, insufficient, reserved)
+}
+
+pub async fn two_hundred_buyers_of_fifty_never_oversell(app: TestApp) {
+    let (tokens, ids) = shop(&app, 200).await;
+    let (created, insufficient, reserved) = rush(&app, tokens, ids[0]).await;
+    assert_eq!(created, 50, "exactly the stock is sold");
+    assert_eq!(insufficient, 150, "every other buyer is told why");
+    assert_eq!(stock(&app, ids[0]).await, (50, 50, 0));
     assert_eq!(
         reserved, 50,
         "reserved stock equals the active reservations"
+    );
+}
+
+pub async fn the_no_lock_fault_oversells(app: TestApp) {
+    let (tokens, ids) = shop(&app, 200).await;
+    let app = app.with_faults(&["no-lock"]).await;
+    let (created, _, reserved) = rush(&app, tokens, ids[0]).await;
+    let (physical, recorded_reserved, _) = stock(&app, ids[0]).await;
+    // Lost updates: more reserved (and sold) than there is, and the stock row no longer knows.
+    assert!(created > 50, "{created} orders for 50 items");
+    assert!(
+        reserved > i64::from(physical),
+        "{reserved} reserved of {physical}"
+    );
+    assert!(
+        i64::from(recorded_reserved) < reserved,
+        "the stock row lost updates"
     );
 }
