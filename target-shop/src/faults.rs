@@ -16,10 +16,15 @@ pub struct Faults {
     pub pool: Option<u32>,
     /// `no-lock`: stock is decremented with read-then-write and no row lock.
     pub no_lock: bool,
+    /// `reservation-serializer`: the reserve view hands the domain result to the serializer.
+    pub reservation_serializer: bool,
+    /// `n-plus-one`: the product list loads category and stock one query per product.
+    pub n_plus_one: bool,
 }
 
 /// The names `parse` knows, for messages and `--help`.
-pub const KNOWN: &str = "cart-405, short-token=SECS, no-cache, pool=N, no-lock";
+pub const KNOWN: &str =
+    "cart-405, short-token=SECS, no-cache, pool=N, no-lock, reservation-serializer, n-plus-one";
 
 impl Faults {
     /// Parses fault names (each may also be a comma-separated list).
@@ -43,6 +48,8 @@ impl Faults {
                 ("cart-405", None) => faults.cart_405 = true,
                 ("no-cache", None) => faults.no_cache = true,
                 ("no-lock", None) => faults.no_lock = true,
+                ("reservation-serializer", None) => faults.reservation_serializer = true,
+                ("n-plus-one", None) => faults.n_plus_one = true,
                 ("short-token", Some(_)) => {
                     faults.short_token = Some(Duration::from_secs(number("number of seconds")?));
                 }
@@ -77,6 +84,12 @@ impl Faults {
         }
         if self.no_lock {
             names.push("no-lock".to_string());
+        }
+        if self.reservation_serializer {
+            names.push("reservation-serializer".to_string());
+        }
+        if self.n_plus_one {
+            names.push("n-plus-one".to_string());
         }
         names
     }

@@ -37,6 +37,14 @@ pub async fn reserve_stock(
         quantity.unwrap_or(1) as i32,
     )
     .await?;
+    if state.faults.reservation_serializer {
+        // The seed's bug: `ReservationSerializer(result).data` reads `product_id` off the result
+        // object, which has none. Django logs the AttributeError and answers its HTML 500; the
+        // transaction is rolled back with the request.
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "AttributeError: 'ReservationResult' object has no attribute 'product_id'"
+        )));
+    }
     if !result.success {
         return Err(ApiError::BadRequest(result.to_json()));
     }

@@ -211,3 +211,54 @@ pub async fn the_no_cache_fault_serves_every_page_from_the_database(app: TestApp
         7
     );
 }
+
+/// Calls of statements that look like `pattern` in this test's database (pg_stat_statements).
+async fn calls(app: &TestApp, pattern: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements s
+         JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database() AND s.query LIKE $1",
+    )
+    .bind(pattern)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap()
+}
+
+pub async fn the_n_plus_one_fault_queries_per_product_with_the_same_answer(app: TestApp) {
+    seeded(&app).await;
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(&app.state.db)
+        .await
+        .expect("pg_stat_statements is preloaded by every stack provider");
+    let correct = app
+        .get("/api/products/?ordering=price", Some(&login(&app).await))
+        .await
+        .json();
+    let per_product = "SELECT name FROM products_category WHERE id = $%";
+    assert_eq!(calls(&app, per_product).await, 0);
+    let app = app.with_faults(&["n-plus-one"]).await;
+    let token = login(&app).await;
+    let faulty = app
+        .get("/api/products/?ordering=price", Some(&token))
+        .await
+        .json();
+    // The same answer (the shop restarted on another port, so links differ), only slower.
+    assert_eq!(faulty["results"], correct["results"]);
+    assert_eq!(
+        calls(&app, per_product).await,
+        20,
+        "one category query per product on the page"
+    );
+    assert_eq!(
+        calls(
+            &app,
+            "SELECT available_stock, physical_stock, reserved_stock FROM products_productstock%"
+        )
+        .await,
+        20
+    );
+}
+
+async fn login(app: &TestApp) -> String {
+    app.login("load_test_user_0", "testpass123").await.1
+}

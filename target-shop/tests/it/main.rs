@@ -49,6 +49,7 @@ fn all() -> Vec<(&'static str, Test)> {
         cart::the_cart_405_fault_refuses_post_like_a_read_only_viewset,
         catalog::the_no_cache_fault_serves_every_page_from_the_database,
         catalog::the_list_is_paginated_like_drf,
+        catalog::the_n_plus_one_fault_queries_per_product_with_the_same_answer,
         catalog::filters_and_ordering,
         catalog::anonymous_pages_are_cached_until_the_catalog_changes,
         catalog::detail_and_its_404s,
@@ -59,6 +60,7 @@ fn all() -> Vec<(&'static str, Test)> {
         orders::cancelling_gives_the_stock_back_once,
         orders::two_hundred_buyers_of_fifty_never_oversell,
         orders::the_no_lock_fault_oversells,
+        orders::the_reservation_serializer_fault_is_a_500_that_changes_nothing,
         routing::token_views_answer_post_only,
         routing::authentication_comes_before_the_method_check,
         routing::a_missing_trailing_slash_is_redirected,
@@ -74,7 +76,7 @@ fn main() -> ExitCode {
     // The shop's logs (a 500's cause among them) go to the failing test's output.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter("warn,target_shop=info")
+        .with_env_filter("warn")
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -328,3 +328,34 @@ pub async fn the_no_lock_fault_oversells(app: TestApp) {
         "the stock row lost updates"
     );
 }
+
+pub async fn the_reservation_serializer_fault_is_a_500_that_changes_nothing(app: TestApp) {
+    let (tokens, ids) = shop(&app, 1).await;
+    let app = app.with_faults(&["reservation-serializer"]).await;
+    let path = format!("/api/products/{}/stock/reserve/", ids[0]);
+    let reply = app
+        .send(
+            Method::POST,
+            &path,
+            &tokens[0],
+            Some(&json!({"quantity": 2})),
+        )
+        .await;
+    assert_eq!(reply.status, 500, "{}", reply.text);
+    assert!(reply.text.contains("<h1>Server Error (500)</h1>"));
+    assert!(
+        !reply.text.contains("ReservationResult"),
+        "the cause goes to the log, not the client"
+    );
+    assert_eq!(stock(&app, ids[0]).await, (10_000, 0, 10_000));
+    let app = app.with_faults(&[]).await;
+    let reply = app
+        .send(
+            Method::POST,
+            &path,
+            &tokens[0],
+            Some(&json!({"quantity": 2})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+}
