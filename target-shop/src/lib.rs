@@ -16,6 +16,7 @@ pub mod fields;
 pub mod health;
 pub mod orders;
 pub mod routes;
+pub mod telemetry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +86,7 @@ pub struct AppState {
     /// made on first need.
     pub dummy_hash: Arc<tokio::sync::OnceCell<String>>,
     pub faults: Arc<faults::Faults>,
+    pub telemetry: Arc<telemetry::Telemetry>,
 }
 
 impl AppState {
@@ -123,6 +125,7 @@ impl AppState {
             redis_prefix: config.redis_prefix.as_str().into(),
             dummy_hash: Arc::default(),
             faults: Arc::new(faults.clone()),
+            telemetry: telemetry::Telemetry::new(),
         })
     }
 }

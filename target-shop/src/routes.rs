@@ -11,7 +11,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::auth::{AuthUser, MaybeUser};
 use crate::drf;
-use crate::{AppState, auth, cart, catalog, health, orders};
+use crate::{AppState, auth, cart, catalog, health, orders, telemetry};
 
 /// Who a route's view lets in (DRF's authentication and permission classes).
 #[derive(Clone, Copy)]
@@ -76,6 +76,13 @@ impl Api {
         let paths = std::sync::Arc::new(self.paths);
         self.router
             .route("/healthz", get(health::healthz))
+            .route("/metrics", get(telemetry::metrics))
+            // Only matched routes: their pattern is the label, and scanners of unknown URLs
+            // cannot blow up the label set.
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                telemetry::track,
+            ))
             .fallback(move |request: Request| {
                 let paths = paths.clone();
                 async move { append_slash(&paths, &request).unwrap_or(drf::unknown_url().await) }

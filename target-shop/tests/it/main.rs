@@ -66,6 +66,7 @@ fn all() -> Vec<(&'static str, Test)> {
         routing::a_missing_trailing_slash_is_redirected,
         routing::unknown_urls_get_djangos_html_404,
         routing::healthz_reports_both_stores,
+        routing::metrics_count_requests_by_route_and_show_the_pool,
         routing::the_pool_fault_starves_requests_into_a_500,
         seeded::seeded_users_log_in_with_testpass123,
     ]

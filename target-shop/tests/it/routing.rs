@@ -95,3 +95,44 @@ pub async fn the_pool_fault_starves_requests_into_a_500(app: TestApp) {
     drop(held);
     assert_eq!(app.get("/api/products/", None).await.status, 200);
 }
+
+pub async fn metrics_count_requests_by_route_and_show_the_pool(app: TestApp) {
+    for _ in 0..3 {
+        app.get("/api/products/", None).await;
+    }
+    app.get("/api/products/42/", None).await;
+    let reply = app.get("/api/auth/me/", None).await;
+    let request_id = reply.header("x-request-id").to_string();
+    assert_eq!(request_id.len(), 32);
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, 200);
+    assert!(metrics.header("content-type").starts_with("text/plain"));
+    let text = &metrics.text;
+    for line in [
+        r#"shop_http_requests_total{method="GET",route="/api/products/",status="200"} 3"#,
+        r#"shop_http_requests_total{method="GET",route="/api/products/{id}/",status="404"} 1"#,
+        r#"shop_http_requests_total{method="GET",route="/api/auth/me/",status="401"} 1"#,
+        r#"shop_http_request_duration_seconds_count{method="GET",route="/api/products/",status="200"} 3"#,
+        "shop_db_pool_max_connections 5",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line} in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(r#"shop_db_pool_connections{state="idle"}"#),
+        "{text}"
+    );
+    // A request id the client sends is kept.
+    let reply = Reply::of(
+        app.client
+            .get(app.url("/healthz"))
+            .header("X-Request-Id", "load-test-17")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.header("x-request-id"), "load-test-17");
+}
