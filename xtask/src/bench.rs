@@ -31,11 +31,15 @@ pub struct Args {
 pub enum Target {
     /// fixtures seed: 1000 users + 100 products (< 1 s), the large run (< 30 s), the Django way
     Seed,
+    /// target-shop under wrk: product list (>= 10,000 req/s), detail (>= 5,000 req/s, p99 < 20 ms),
+    /// cart read, and logins at 1,000,000 PBKDF2 iterations
+    Shop,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Seed => seed(args).await,
+        Target::Shop => crate::bench_shop::run(&args.stack).await,
     }
 }
 
@@ -163,7 +167,7 @@ fn seconds_in(summary: &str) -> Option<f64> {
 }
 
 /// Builds `package` in release mode once (incremental) and returns its binary.
-fn build_release(package: &str) -> anyhow::Result<PathBuf> {
+pub fn build_release(package: &str) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "--release", "--quiet", "-p", package])

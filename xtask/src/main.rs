@@ -5,6 +5,8 @@
 //! with a one-line reason on stderr.
 
 mod bench;
+mod bench_shop;
+mod children;
 mod down;
 mod seed;
 mod stack_args;
@@ -38,7 +40,7 @@ enum Command {
     Status(status::Args),
     /// Write the plan's test data (1000 users, 100 products, stock), or remove it with --clean
     Seed(seed::Args),
-    /// Measure against the performance targets (seed)
+    /// Measure against the performance targets (seed, shop)
     Bench(bench::Args),
 }
 
