@@ -1,2 +1,21 @@
 //! The load generator (`../shared/spec/loadgen.md`): Locust's flags and CSVs, exact percentiles,
-//! thresholds and an HTML report. Built by the loadgen issue.
+//! an open model with coordinated-omission correction, thresholds with exit codes, and a
+//! self-contained HTML report.
+//!
+//! Flow: `cli` resolves flags and a phase file into a `runner::Plan` and a compiled `scenario`;
+//! `runner` starts `user`s (each with its own `client` connections); users send one event per
+//! request to the `stats` aggregator; at the end `verdict` checks the `threshold`s and `report`
+//! writes the console table, CSVs, HTML, JSON and JUnit.
+
+pub mod cli;
+pub mod client;
+pub mod phase;
+pub mod report;
+pub mod runner;
+pub mod saturation;
+pub mod scenario;
+pub mod stats;
+pub mod template;
+pub mod threshold;
+pub mod user;
+pub mod verdict;

@@ -1,0 +1,186 @@
+//! Each user's own HTTP/1.1 keep-alive connections, on hyper's client connection with no pool in
+//! between (the cheapest request path tokio offers; reqwest costs about twice the CPU per request).
+//! A user holds at most one connection per host: the shop, and the Toss mock's checkout.
+
+use std::io;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HOST, HeaderValue, USER_AGENT};
+use hyper::{HeaderMap, Method, Request, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// A finished response.
+pub struct Response {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// Why a request got no response, worded as Locust users read it in failures.csv.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{}", io_error(.0))]
+    Connect(io::Error),
+    #[error("TimeoutError('timed out after {0:?}')")]
+    Timeout(Duration),
+    #[error("RemoteDisconnected('Remote end closed connection without response')")]
+    Disconnected,
+    #[error("ConnectionError('{0}')")]
+    Http(String),
+    #[error("InvalidURL('{0}')")]
+    Url(String),
+}
+
+fn io_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            "ConnectionRefusedError(111, 'Connection refused')".into()
+        }
+        io::ErrorKind::ConnectionReset => {
+            "ConnectionResetError(104, 'Connection reset by peer')".into()
+        }
+        io::ErrorKind::TimedOut => "TimeoutError('connect timed out')".into(),
+        _ => format!("ConnectionError('{e}')"),
+    }
+}
+
+struct Connection {
+    authority: String,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+/// A user's connections, keyed by host:port.
+#[derive(Default)]
+pub struct Connections {
+    open: Vec<Connection>,
+}
+
+static AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("loadgen/", env!("CARGO_PKG_VERSION")));
+
+impl Connections {
+    /// Sends one request (its headers, Content-Type included, set by the caller) and reads the whole response within `timeout`. A connection that fails is
+    /// dropped, and the next request opens a new one.
+    pub async fn send(
+        &mut self,
+        method: &Method,
+        url: &Uri,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let authority = url
+            .authority()
+            .ok_or_else(|| ClientError::Url(url.to_string()))?
+            .as_str()
+            .to_owned();
+        let result = tokio::time::timeout(timeout, async {
+            let sender = self.ready(&authority).await?;
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(url.path_and_query().map_or("/", |p| p.as_str()))
+                .body(Full::new(body.clone().unwrap_or_default()))
+                .map_err(|e| ClientError::Url(e.to_string()))?;
+            let h = request.headers_mut();
+            *h = headers;
+            h.insert(
+                HOST,
+                HeaderValue::from_str(&authority).map_err(|e| ClientError::Url(e.to_string()))?,
+            );
+            h.entry(USER_AGENT).or_insert_with(|| AGENT.clone());
+            let response = sender.send_request(request).await.map_err(http_error)?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(http_error)?
+                .to_bytes();
+            Ok(Response { status, body })
+        })
+        .await;
+        let result = result.unwrap_or(Err(ClientError::Timeout(timeout)));
+        if result.is_err() {
+            self.open.retain(|c| c.authority != authority);
+        }
+        result
+    }
+
+    async fn ready(
+        &mut self,
+        authority: &str,
+    ) -> Result<&mut SendRequest<Full<Bytes>>, ClientError> {
+        let position = self.open.iter().position(|c| c.authority == authority);
+        if let Some(i) = position {
+            // A keep-alive connection the server closed while idle is replaced, not reported.
+            if self.open[i].sender.ready().await.is_err() {
+                self.open.swap_remove(i);
+            }
+        }
+        let i = match self.open.iter().position(|c| c.authority == authority) {
+            Some(i) => i,
+            None => {
+                let stream = TcpStream::connect(authority)
+                    .await
+                    .map_err(ClientError::Connect)?;
+                stream.set_nodelay(true).map_err(ClientError::Connect)?;
+                let (sender, connection) = http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(http_error)?;
+                tokio::spawn(async move {
+                    // Its end (the peer closing, or the user dropping the sender) is not an event.
+                    let _ = connection.await;
+                });
+                self.open.push(Connection {
+                    authority: authority.to_owned(),
+                    sender,
+                });
+                self.open.len() - 1
+            }
+        };
+        Ok(&mut self.open[i].sender)
+    }
+}
+
+fn http_error(e: hyper::Error) -> ClientError {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        ClientError::Disconnected
+    } else {
+        ClientError::Http(e.to_string())
+    }
+}
+
+/// Checks before any load that the host answers TCP, so a typo exits 2 with the reason.
+pub async fn preflight(host: &Uri, timeout: Duration) -> anyhow::Result<()> {
+    let authority = host
+        .authority()
+        .ok_or_else(|| anyhow::anyhow!("--host {host} has no host:port"))?;
+    match tokio::time::timeout(timeout, TcpStream::connect(authority.as_str())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => anyhow::bail!("target {host} is unreachable: {e}"),
+        Err(_) => anyhow::bail!("target {host} did not accept a connection within {timeout:?}"),
+    }
+}
+
+/// Parses `--host`: an http:// URL (TLS is not built in).
+pub fn parse_host(host: &str) -> anyhow::Result<Uri> {
+    let uri: Uri = host
+        .trim_end_matches('/')
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--host {host:?} is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => anyhow::bail!(
+            "--host {host}: https is not supported yet; put the load generator next to the shop, or \
+             terminate TLS in front of it"
+        ),
+        _ => anyhow::bail!("--host {host:?} must start with http://"),
+    }
+    if uri.authority().is_none() {
+        anyhow::bail!("--host {host:?} has no host");
+    }
+    Ok(uri)
+}

@@ -1,0 +1,619 @@
+//! Measurement: users send one small `Event` per request down a channel and a single aggregator
+//! task records it, so the hot path takes no lock and allocates nothing for a success. Every
+//! (method, name) has an HdrHistogram (microseconds, 3 significant digits: exact percentiles, not
+//! Locust's rounded buckets) for the whole run and for each stage, plus small per-second windows
+//! for the time series. Histograms serialise (V2, base64) and merge exactly.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// Locust's percentile columns.
+pub const PERCENTILES: [f64; 11] = [
+    0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0,
+];
+
+/// The largest latency a histogram holds (an hour); longer ones are clamped, not lost.
+const MAX_US: u64 = 3_600_000_000;
+/// Seconds in the "current" window of Locust's full history.
+const WINDOW_SECONDS: usize = 10;
+
+/// A histogram of microseconds with `digits` significant digits.
+#[allow(clippy::expect_used)]
+pub fn histogram(digits: u8) -> Histogram<u64> {
+    // Constant, valid bounds: creation cannot fail.
+    Histogram::new_with_bounds(1, MAX_US, digits).expect("valid histogram bounds")
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Success,
+    /// An expected business error: a status the scenario marks as handled, with a JSON body.
+    Handled,
+    /// A failure with Locust's style of message (`HTTPError('405 Client Error: ...')`).
+    Failure(Box<str>),
+}
+
+#[derive(Debug)]
+pub struct Sample {
+    pub endpoint: u32,
+    pub raw_us: u64,
+    /// Open model: how late the iteration started after its intended time.
+    pub lag_us: Option<u64>,
+    pub bytes: u64,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Sample(Sample),
+    /// A 401 made the user log in again.
+    Relogin,
+    /// Open model: an iteration that could not start within the allowed lag.
+    Dropped(u64),
+    /// An error of the scenario itself (an unset variable, a failed capture): exceptions.csv.
+    Exception(String),
+    /// The runner moved to stage `index`.
+    Stage(usize),
+}
+
+pub type Sender = mpsc::UnboundedSender<Event>;
+
+/// One row of the statistics: an endpoint, or the aggregate.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub method: String,
+    pub name: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub handled: u64,
+    pub total_us: u128,
+    pub min_us: u64,
+    pub max_us: u64,
+    pub content_bytes: u64,
+    /// Service time: from sending to the end of the response.
+    pub raw: Histogram<u64>,
+    /// Open model: from the intended start (coordinated omission corrected, as wrk2 does).
+    pub corrected: Option<Histogram<u64>>,
+    /// Seconds since the start of the run of the first and last request.
+    pub first_s: f64,
+    pub last_s: f64,
+}
+
+impl Entry {
+    pub fn new(method: &str, name: &str, open_model: bool) -> Self {
+        Self {
+            method: method.to_owned(),
+            name: name.to_owned(),
+            requests: 0,
+            failures: 0,
+            handled: 0,
+            total_us: 0,
+            min_us: u64::MAX,
+            max_us: 0,
+            content_bytes: 0,
+            raw: histogram(3),
+            corrected: open_model.then(|| histogram(3)),
+            first_s: f64::NAN,
+            last_s: 0.0,
+        }
+    }
+
+    fn record(&mut self, s: &Sample, at_s: f64) {
+        self.requests += 1;
+        match s.outcome {
+            Outcome::Success => {}
+            Outcome::Handled => self.handled += 1,
+            Outcome::Failure(_) => self.failures += 1,
+        }
+        self.total_us += u128::from(s.raw_us);
+        self.min_us = self.min_us.min(s.raw_us);
+        self.max_us = self.max_us.max(s.raw_us);
+        self.content_bytes += s.bytes;
+        self.raw.saturating_record(s.raw_us.max(1));
+        if let Some(c) = &mut self.corrected {
+            c.saturating_record((s.raw_us + s.lag_us.unwrap_or(0)).max(1));
+        }
+        if self.first_s.is_nan() {
+            self.first_s = at_s;
+        }
+        self.last_s = at_s;
+    }
+
+    /// Adds another entry's counts and histograms (another stage, or another generator).
+    pub fn merge(&mut self, other: &Entry) {
+        if other.requests == 0 {
+            return;
+        }
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.handled += other.handled;
+        self.total_us += other.total_us;
+        self.min_us = self.min_us.min(other.min_us);
+        self.max_us = self.max_us.max(other.max_us);
+        self.content_bytes += other.content_bytes;
+        let _ = self.raw.add(&other.raw);
+        if let (Some(mine), Some(theirs)) = (&mut self.corrected, &other.corrected) {
+            let _ = mine.add(theirs);
+        }
+        if self.first_s.is_nan() || other.first_s < self.first_s {
+            self.first_s = other.first_s;
+        }
+        self.last_s = self.last_s.max(other.last_s);
+    }
+
+    pub fn avg_ms(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.total_us as f64 / self.requests as f64 / 1000.0)
+    }
+
+    pub fn min_ms(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.min_us as f64 / 1000.0)
+    }
+
+    pub fn max_ms(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.max_us as f64 / 1000.0)
+    }
+
+    pub fn avg_content_size(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.content_bytes as f64 / self.requests as f64
+        }
+    }
+
+    /// A percentile (0..=1) of the service time in milliseconds; None without requests.
+    pub fn percentile_ms(&self, q: f64) -> Option<f64> {
+        // 100% is the exact maximum, not the top of its histogram bucket.
+        if q >= 1.0 {
+            return self.max_ms();
+        }
+        percentile_ms(&self.raw, q)
+    }
+
+    /// The view thresholds and the headline numbers use: corrected in the open model.
+    pub fn headline(&self) -> &Histogram<u64> {
+        self.corrected.as_ref().unwrap_or(&self.raw)
+    }
+
+    pub fn fail_ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.failures as f64 / self.requests as f64
+        }
+    }
+}
+
+/// A percentile (0..=1) in milliseconds, None for an empty histogram. 1.0 is the exact maximum.
+pub fn percentile_ms(h: &Histogram<u64>, q: f64) -> Option<f64> {
+    if h.is_empty() {
+        return None;
+    }
+    let us = if q >= 1.0 {
+        h.max()
+    } else {
+        h.value_at_quantile(q)
+    };
+    Some(us as f64 / 1000.0)
+}
+
+/// One second of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Second {
+    /// Seconds since the start.
+    pub t: u64,
+    pub unix: i64,
+    pub users: usize,
+    pub stage: usize,
+    pub requests: u64,
+    pub failures: u64,
+    /// Aggregate latency of this second (ms): p50, p95, p99.
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    /// Per endpoint (index as in `Recorder::entries`): requests, failures, p50, p95, p99 of this second.
+    pub endpoints: Vec<EndpointSecond>,
+    /// Locust's history rows at this second.
+    #[serde(skip)]
+    pub history: HistoryRow,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndpointSecond {
+    pub requests: u64,
+    pub failures: u64,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// Locust's stats_history.csv cells for one row (an endpoint, or the aggregate) at one second.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryCells {
+    /// The endpoint's index, or None for the aggregate.
+    pub endpoint: Option<usize>,
+    /// Requests/s and failures/s over the last 10 s.
+    pub rps_window: f64,
+    pub fails_window: f64,
+    /// Percentiles over the last 10 s (`--csv-full-history`).
+    pub window: Option<[f64; 11]>,
+    /// Percentiles since the start (the Aggregated row without full history).
+    pub cumulative: Option<[f64; 11]>,
+    pub total_requests: u64,
+    pub total_failures: u64,
+    pub total_median: Option<f64>,
+    pub total_avg: Option<f64>,
+    pub total_min: Option<f64>,
+    pub total_max: Option<f64>,
+    pub total_avg_size: f64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HistoryRow {
+    /// Endpoints with requests so far, then the aggregate last.
+    pub rows: Vec<HistoryCells>,
+}
+
+/// A failure row: Locust's failures.csv.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureRow {
+    pub method: String,
+    pub name: String,
+    pub error: String,
+    pub occurrences: u64,
+    pub first_seen: i64,
+    pub last_seen: i64,
+}
+
+/// One stage's own statistics.
+#[derive(Debug, Clone)]
+pub struct StageStats {
+    pub index: usize,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub entries: Vec<Entry>,
+    pub aggregate: Entry,
+}
+
+/// Per-endpoint per-second window (2 significant digits: a chart point, not a verdict).
+struct Window {
+    requests: u64,
+    failures: u64,
+    histogram: Histogram<u64>,
+}
+
+impl Window {
+    fn new() -> Self {
+        Self {
+            requests: 0,
+            failures: 0,
+            histogram: histogram(2),
+        }
+    }
+}
+
+/// Everything measured; owned by the aggregator task, handed to the reports at the end.
+pub struct Recorder {
+    pub start: Instant,
+    pub start_unix: i64,
+    pub open_model: bool,
+    pub entries: Vec<Entry>,
+    pub aggregate: Entry,
+    pub stages: Vec<StageStats>,
+    pub seconds: Vec<Second>,
+    pub failures: BTreeMap<(String, String, String), FailureRow>,
+    pub exceptions: BTreeMap<String, u64>,
+    pub relogins: u64,
+    pub dropped: u64,
+    current: Vec<Window>,
+    current_aggregate: Window,
+    /// The last WINDOW_SECONDS seconds per endpoint (plus the aggregate last), newest last.
+    ring: Vec<Vec<Window>>,
+}
+
+impl Recorder {
+    pub fn new(endpoints: &[(String, String)], open_model: bool) -> Self {
+        let entries: Vec<Entry> = endpoints
+            .iter()
+            .map(|(m, n)| Entry::new(m, n, open_model))
+            .collect();
+        Self {
+            start: Instant::now(),
+            start_unix: chrono::Utc::now().timestamp(),
+            open_model,
+            current: endpoints.iter().map(|_| Window::new()).collect(),
+            current_aggregate: Window::new(),
+            ring: Vec::new(),
+            stages: Vec::new(),
+            aggregate: Entry::new("", "Aggregated", open_model),
+            entries,
+            seconds: Vec::new(),
+            failures: BTreeMap::new(),
+            exceptions: BTreeMap::new(),
+            relogins: 0,
+            dropped: 0,
+        }
+    }
+
+    fn elapsed_s(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    pub fn handle(&mut self, event: Event) {
+        match event {
+            Event::Sample(s) => self.record(&s),
+            Event::Relogin => self.relogins += 1,
+            Event::Dropped(n) => self.dropped += n,
+            Event::Exception(message) => *self.exceptions.entry(message).or_default() += 1,
+            Event::Stage(index) => self.begin_stage(index),
+        }
+    }
+
+    fn begin_stage(&mut self, index: usize) {
+        let now = self.elapsed_s();
+        if let Some(last) = self.stages.last_mut() {
+            last.end_s = now;
+        }
+        let open = self.open_model;
+        self.stages.push(StageStats {
+            index,
+            start_s: now,
+            end_s: now,
+            entries: self
+                .entries
+                .iter()
+                .map(|e| Entry::new(&e.method, &e.name, open))
+                .collect(),
+            aggregate: Entry::new("", "Aggregated", open),
+        });
+    }
+
+    fn record(&mut self, s: &Sample) {
+        let at = self.elapsed_s();
+        let i = s.endpoint as usize;
+        let Some(entry) = self.entries.get_mut(i) else {
+            return;
+        };
+        entry.record(s, at);
+        self.aggregate.record(s, at);
+        if let Some(stage) = self.stages.last_mut() {
+            stage.entries[i].record(s, at);
+            stage.aggregate.record(s, at);
+        }
+        let failed = matches!(s.outcome, Outcome::Failure(_));
+        for w in [&mut self.current[i], &mut self.current_aggregate] {
+            w.requests += 1;
+            w.failures += u64::from(failed);
+            w.histogram.saturating_record(s.raw_us.max(1));
+        }
+        if let Outcome::Failure(error) = &s.outcome {
+            let now = chrono::Utc::now().timestamp();
+            let entry = &self.entries[i];
+            let row = self
+                .failures
+                .entry((entry.method.clone(), entry.name.clone(), error.to_string()))
+                .or_insert_with(|| FailureRow {
+                    method: entry.method.clone(),
+                    name: entry.name.clone(),
+                    error: error.to_string(),
+                    occurrences: 0,
+                    first_seen: now,
+                    last_seen: now,
+                });
+            row.occurrences += 1;
+            row.last_seen = now;
+        }
+    }
+
+    /// Closes the current second: its series point and Locust's history row.
+    pub fn tick(&mut self, users: usize) {
+        let t = self.seconds.len() as u64 + 1;
+        let endpoints_now: Vec<Window> = self
+            .current
+            .iter_mut()
+            .map(|w| std::mem::replace(w, Window::new()))
+            .collect();
+        let aggregate_now = std::mem::replace(&mut self.current_aggregate, Window::new());
+        let mut second_windows = endpoints_now;
+        second_windows.push(aggregate_now);
+        let point = |w: &Window| EndpointSecond {
+            requests: w.requests,
+            failures: w.failures,
+            p50: percentile_ms(&w.histogram, 0.5),
+            p95: percentile_ms(&w.histogram, 0.95),
+            p99: percentile_ms(&w.histogram, 0.99),
+        };
+        let n = second_windows.len();
+        let endpoints: Vec<EndpointSecond> = second_windows[..n - 1].iter().map(point).collect();
+        let agg = point(&second_windows[n - 1]);
+        self.ring.push(second_windows);
+        if self.ring.len() > WINDOW_SECONDS {
+            self.ring.remove(0);
+        }
+        let span = self.ring.len() as f64;
+        let mut rows = Vec::with_capacity(n);
+        for k in 0..n {
+            let entry = if k + 1 == n {
+                &self.aggregate
+            } else {
+                &self.entries[k]
+            };
+            if entry.requests == 0 && k + 1 != n {
+                continue;
+            }
+            let mut requests = 0;
+            let mut failures = 0;
+            let mut merged = histogram(2);
+            for second in &self.ring {
+                requests += second[k].requests;
+                failures += second[k].failures;
+                let _ = merged.add(&second[k].histogram);
+            }
+            let all = |h: &Histogram<u64>| {
+                (!h.is_empty()).then(|| PERCENTILES.map(|q| percentile_ms(h, q).unwrap_or(0.0)))
+            };
+            rows.push(HistoryCells {
+                endpoint: (k + 1 != n).then_some(k),
+                rps_window: requests as f64 / span,
+                fails_window: failures as f64 / span,
+                window: all(&merged),
+                cumulative: all(&entry.raw),
+                total_requests: entry.requests,
+                total_failures: entry.failures,
+                total_median: entry.percentile_ms(0.5),
+                total_avg: entry.avg_ms(),
+                total_min: entry.min_ms(),
+                total_max: entry.max_ms(),
+                total_avg_size: entry.avg_content_size(),
+            });
+        }
+        self.seconds.push(Second {
+            t,
+            unix: chrono::Utc::now().timestamp(),
+            users,
+            stage: self.stages.last().map_or(0, |s| s.index),
+            requests: agg.requests,
+            failures: agg.failures,
+            p50: agg.p50,
+            p95: agg.p95,
+            p99: agg.p99,
+            endpoints,
+            history: HistoryRow { rows },
+        });
+    }
+
+    /// Ends the run: closes the last stage.
+    pub fn finish(&mut self) {
+        let now = self.elapsed_s();
+        if let Some(last) = self.stages.last_mut() {
+            last.end_s = now;
+        }
+    }
+
+    /// The run's length in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.elapsed_s()
+    }
+}
+
+/// The aggregator: records events until every sender is gone and `done` fires, ticking each second.
+pub async fn aggregate(
+    mut recorder: Recorder,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    users: Arc<AtomicUsize>,
+    live: Option<mpsc::UnboundedSender<Second>>,
+) -> Recorder {
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::from_std(recorder.start) + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            event = events.recv() => match event {
+                Some(e) => recorder.handle(e),
+                None => break,
+            },
+            _ = ticker.tick() => {
+                recorder.tick(users.load(Ordering::Relaxed));
+                if let (Some(live), Some(last)) = (&live, recorder.seconds.last()) {
+                    let _ = live.send(last.clone());
+                }
+            }
+        }
+    }
+    recorder.finish();
+    recorder
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn sample(us: u64) -> Sample {
+        Sample {
+            endpoint: 0,
+            raw_us: us,
+            lag_us: None,
+            bytes: 10,
+            outcome: Outcome::Success,
+        }
+    }
+
+    proptest! {
+        /// Percentiles from the histogram agree with a sorted vector to 3 significant digits.
+        #[test]
+        fn percentiles_match_a_sorted_vector(mut values in proptest::collection::vec(1u64..5_000_000, 1..2000), q in 0.0f64..1.0) {
+            let mut entry = Entry::new("GET", "/", false);
+            for &v in &values {
+                entry.record(&sample(v), 0.0);
+            }
+            values.sort_unstable();
+            // HdrHistogram's quantile: the smallest value with at least q of the samples at or below it.
+            let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+            let exact = values[rank - 1] as f64 / 1000.0;
+            let got = entry.percentile_ms(q).unwrap();
+            prop_assert!((got - exact).abs() <= exact * 0.001 + 0.001, "q={q} got={got} exact={exact}");
+            prop_assert_eq!(entry.percentile_ms(1.0).unwrap(), *values.last().unwrap() as f64 / 1000.0);
+        }
+
+        /// Merging two entries equals recording everything into one.
+        #[test]
+        fn merging_equals_recording_into_one(a in proptest::collection::vec(1u64..10_000_000, 0..500), b in proptest::collection::vec(1u64..10_000_000, 0..500)) {
+            let mut one = Entry::new("GET", "/", true);
+            let mut left = Entry::new("GET", "/", true);
+            let mut right = Entry::new("GET", "/", true);
+            for &v in &a { one.record(&sample(v), 1.0); left.record(&sample(v), 1.0); }
+            for &v in &b { one.record(&sample(v), 2.0); right.record(&sample(v), 2.0); }
+            left.merge(&right);
+            prop_assert_eq!(left.requests, one.requests);
+            prop_assert_eq!(left.total_us, one.total_us);
+            prop_assert_eq!(&left.raw, &one.raw);
+            prop_assert_eq!(left.corrected.as_ref(), one.corrected.as_ref());
+            for q in PERCENTILES {
+                prop_assert_eq!(left.percentile_ms(q), one.percentile_ms(q));
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_entry_has_no_percentiles() {
+        let e = Entry::new("GET", "/", false);
+        assert_eq!(e.percentile_ms(0.5), None);
+        assert_eq!(e.avg_ms(), None);
+    }
+
+    #[test]
+    fn failures_are_grouped_and_stages_kept_apart() {
+        let endpoints = vec![("GET".to_owned(), "/a".to_owned())];
+        let mut r = Recorder::new(&endpoints, false);
+        r.handle(Event::Stage(0));
+        r.handle(Event::Sample(sample(1000)));
+        r.handle(Event::Stage(1));
+        for _ in 0..3 {
+            r.handle(Event::Sample(Sample {
+                outcome: Outcome::Failure("boom".into()),
+                ..sample(2000)
+            }));
+        }
+        r.tick(5);
+        r.finish();
+        assert_eq!(r.aggregate.requests, 4);
+        assert_eq!(r.stages[0].aggregate.requests, 1);
+        assert_eq!(r.stages[1].aggregate.failures, 3);
+        let row = r.failures.values().next().unwrap();
+        assert_eq!((row.occurrences, row.error.as_str()), (3, "boom"));
+        assert_eq!(r.seconds[0].requests, 4);
+        assert_eq!(r.seconds[0].users, 5);
+    }
+}

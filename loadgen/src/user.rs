@@ -1,0 +1,457 @@
+//! One simulated user: its own connections, variables and seeded randomness; logs in once, keeps
+//! its token fresh (refreshed before it expires, one re-login on a 401), runs tasks and reports
+//! every request to the aggregator.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::{HeaderMap, Uri};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+use crate::client::Connections;
+use crate::scenario::{Body, Request, Scenario, Task, WaitTime};
+use crate::stats::{Event, Outcome, Sample, Sender};
+use crate::template::Context;
+
+/// What every user shares.
+pub struct Shared {
+    pub scenario: Scenario,
+    pub host: Uri,
+    pub request_timeout: Duration,
+    pub seed: u64,
+    /// The scenario's `[vars]` with `--var` applied.
+    pub vars: HashMap<String, Value>,
+    pub total_weight: u32,
+}
+
+impl Shared {
+    pub fn new(
+        scenario: Scenario,
+        host: Uri,
+        request_timeout: Duration,
+        seed: u64,
+        overrides: &[(String, String)],
+    ) -> Self {
+        let mut vars = scenario.vars.clone();
+        for (k, v) in overrides {
+            // `--var n=5` stays a number, like the same value written in TOML.
+            let value = serde_json::from_str::<Value>(v)
+                .ok()
+                .filter(|v| v.is_number() || v.is_boolean())
+                .unwrap_or_else(|| Value::String(v.clone()));
+            vars.insert(k.clone(), value);
+        }
+        let total_weight = scenario.tasks.iter().map(|t| t.weight).sum();
+        Self {
+            scenario,
+            host,
+            request_timeout,
+            seed,
+            vars,
+            total_weight,
+        }
+    }
+}
+
+/// A task or a request stopped early: the rest of the task depends on it.
+struct Stop;
+
+pub struct User {
+    index: u64,
+    shared: Arc<Shared>,
+    vars: HashMap<String, Value>,
+    rng: ChaCha8Rng,
+    connections: Connections,
+    events: Sender,
+    iteration: u64,
+    logged_in: bool,
+    /// When the access token should be refreshed.
+    refresh_at: Option<SystemTime>,
+    last_task_start: Option<Instant>,
+}
+
+impl User {
+    pub fn new(index: u64, shared: Arc<Shared>, events: Sender) -> Self {
+        Self {
+            index,
+            vars: shared.vars.clone(),
+            rng: ChaCha8Rng::seed_from_u64(shared.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            shared,
+            connections: Connections::default(),
+            events,
+            iteration: 0,
+            logged_in: false,
+            refresh_at: None,
+            last_task_start: None,
+        }
+    }
+
+    /// Logs in (when the scenario has `[auth]`) and runs `on_start`; false when that failed.
+    pub async fn start(&mut self) -> bool {
+        let shared = Arc::clone(&self.shared);
+        if shared.scenario.auth.is_some() && self.login().await.is_err() {
+            return false;
+        }
+        for request in &shared.scenario.on_start {
+            if self.request(request, None).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Picks a task by weight.
+    pub fn pick_task(&mut self) -> usize {
+        let tasks = &self.shared.scenario.tasks;
+        let mut roll = self.rng.random_range(0..self.shared.total_weight.max(1));
+        for (i, t) in tasks.iter().enumerate() {
+            if roll < t.weight {
+                return i;
+            }
+            roll -= t.weight;
+        }
+        0
+    }
+
+    /// Runs one task; `lag` is how late it started (open model), added to each request's
+    /// corrected latency. A user whose start failed retries it first.
+    pub async fn run_task(&mut self, task: usize, lag: Option<Duration>, started: bool) {
+        self.last_task_start = Some(Instant::now());
+        if !started && !self.start().await {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let task: &Task = &shared.scenario.tasks[task];
+        self.iteration += 1;
+        let lag_us = lag.map(|l| l.as_micros() as u64);
+        for request in &task.requests {
+            if self.request(request, lag_us).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// How long to wait after a task, as the scenario's wait time says.
+    pub fn wait_time(&mut self) -> Duration {
+        match self.shared.scenario.wait_time {
+            WaitTime::Constant(d) => d,
+            WaitTime::Between(a, b) => {
+                if a == b {
+                    a
+                } else {
+                    Duration::from_secs_f64(self.rng.random_range(a.as_secs_f64()..b.as_secs_f64()))
+                }
+            }
+            WaitTime::Pacing(d) => {
+                let spent = self.last_task_start.map_or(Duration::ZERO, |s| s.elapsed());
+                d.saturating_sub(spent)
+            }
+        }
+    }
+
+    /// One request of a task, with the token kept fresh and one re-login on a 401.
+    async fn request(&mut self, request: &Request, lag_us: Option<u64>) -> Result<(), Stop> {
+        let auth = request.with_auth && self.shared.scenario.auth.is_some();
+        if auth {
+            self.fresh_token().await?;
+        }
+        let status = self.send(request, lag_us, auth).await?;
+        if status == 401 && auth {
+            let _ = self.events.send(Event::Relogin);
+            self.logged_in = false;
+            self.login().await?;
+            self.send(request, lag_us, auth).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one request and records it; returns its status, or Stop when the task cannot go on.
+    async fn send(
+        &mut self,
+        request: &Request,
+        lag_us: Option<u64>,
+        auth: bool,
+    ) -> Result<u16, Stop> {
+        {
+            let prepared = match self.prepare(request, auth) {
+                Ok(p) => p,
+                Err(message) => {
+                    let _ = self.events.send(Event::Exception(message));
+                    return Err(Stop);
+                }
+            };
+            let (url, headers, body) = prepared;
+            let started = Instant::now();
+            let result = self
+                .connections
+                .send(
+                    &request.method,
+                    &url,
+                    headers,
+                    body,
+                    self.shared.request_timeout,
+                )
+                .await;
+            let raw_us = started.elapsed().as_micros() as u64;
+            let (outcome, bytes, status) = match result {
+                Err(e) => (Outcome::Failure(e.to_string().into()), 0, None),
+                Ok(response) => {
+                    let bytes = response.body.len() as u64;
+                    (
+                        self.judge(request, response.status, &response.body),
+                        bytes,
+                        Some(response.status),
+                    )
+                }
+            };
+            let ok = outcome == Outcome::Success;
+            let _ = self.events.send(Event::Sample(Sample {
+                endpoint: request.endpoint as u32,
+                raw_us,
+                lag_us,
+                bytes,
+                outcome,
+            }));
+            match status {
+                Some(401) if auth => Ok(401),
+                Some(s) if ok => Ok(s),
+                _ => Err(Stop),
+            }
+        }
+    }
+
+    fn prepare(
+        &mut self,
+        request: &Request,
+        auth: bool,
+    ) -> Result<(Uri, HeaderMap, Option<Bytes>), String> {
+        let shared = Arc::clone(&self.shared);
+        let mut cx = Context {
+            vars: &self.vars,
+            user_index: self.index,
+            iteration: self.iteration,
+            rng: &mut self.rng,
+        };
+        let what =
+            |e: &dyn std::fmt::Display| format!("{} {}: {e}", request.method, request.url.source());
+        let path = request.url.render(&mut cx).map_err(|e| what(&e))?;
+        let url: Uri = if path.starts_with('/') {
+            let host = &shared.host;
+            let base = host.path().trim_end_matches('/');
+            format!(
+                "{}://{}{base}{path}",
+                host.scheme_str().unwrap_or("http"),
+                host.authority().map_or("", |a| a.as_str())
+            )
+            .parse()
+            .map_err(|e| what(&e))?
+        } else {
+            path.parse().map_err(|e| what(&e))?
+        };
+        let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
+        if auth && let Some(a) = &shared.scenario.auth {
+            let value = a.header.render(&mut cx).map_err(|e| what(&e))?;
+            headers.insert(
+                AUTHORIZATION,
+                HeaderValue::from_str(&value).map_err(|e| what(&e))?,
+            );
+        }
+        for (name, template) in &request.headers {
+            let value = template.render(&mut cx).map_err(|e| what(&e))?;
+            headers.insert(
+                name.clone(),
+                HeaderValue::from_str(&value).map_err(|e| what(&e))?,
+            );
+        }
+        let body = match &request.body {
+            Body::None => None,
+            Body::Json(t) => {
+                let value = t.render(&mut cx).map_err(|e| what(&e))?;
+                headers
+                    .entry(CONTENT_TYPE)
+                    .or_insert(HeaderValue::from_static("application/json"));
+                Some(Bytes::from(
+                    serde_json::to_vec(&value).map_err(|e| what(&e))?,
+                ))
+            }
+            Body::Raw(t) => Some(Bytes::from(t.render(&mut cx).map_err(|e| what(&e))?)),
+        };
+        Ok((url, headers, body))
+    }
+
+    /// Success, handled business error, or failure (with Locust's wording); applies captures.
+    fn judge(&mut self, request: &Request, status: u16, body: &[u8]) -> Outcome {
+        let name = &self.shared.scenario.endpoints[request.endpoint].1;
+        if !request.is_success(status) {
+            if request.handled.contains(&status) && serde_json::from_slice::<Value>(body).is_ok() {
+                return Outcome::Handled;
+            }
+            return Outcome::Failure(
+                http_error(status, name, request.handled.contains(&status)).into(),
+            );
+        }
+        if request.captures.is_empty() && request.checks.is_empty() {
+            return Outcome::Success;
+        }
+        let Ok(json) = serde_json::from_slice::<Value>(body) else {
+            return Outcome::Failure(
+                format!("JSONDecodeError('the body of {status} is not JSON; captures and checks need JSON')").into(),
+            );
+        };
+        for (pointer, expected) in &request.checks {
+            let got = json.pointer(pointer);
+            if got != Some(expected) {
+                return Outcome::Failure(
+                    format!(
+                        "CatchResponseError('check {pointer}: expected {expected}, got {}')",
+                        got.map_or_else(|| "nothing".to_owned(), Value::to_string)
+                    )
+                    .into(),
+                );
+            }
+        }
+        for (var, pointer) in &request.captures {
+            match pointer.read(&json) {
+                Some(value) => {
+                    if *var == self.token_var() {
+                        self.refresh_at = refresh_time(&value, self.refresh_before());
+                    }
+                    self.vars.insert(var.clone(), value);
+                }
+                None => {
+                    return Outcome::Failure(
+                        format!("CaptureError('{var}: {pointer:?} is not in the response')").into(),
+                    );
+                }
+            }
+        }
+        Outcome::Success
+    }
+
+    fn token_var(&self) -> &str {
+        self.shared
+            .scenario
+            .auth
+            .as_ref()
+            .map_or("", |a| a.token.as_str())
+    }
+
+    fn refresh_before(&self) -> Option<Duration> {
+        self.shared
+            .scenario
+            .auth
+            .as_ref()
+            .and_then(|a| a.refresh_before)
+    }
+
+    async fn login(&mut self) -> Result<(), Stop> {
+        let shared = Arc::clone(&self.shared);
+        let Some(auth) = &shared.scenario.auth else {
+            return Ok(());
+        };
+        self.logged_in = false;
+        self.send(&auth.login, None, false).await?;
+        self.logged_in = true;
+        Ok(())
+    }
+
+    /// Refreshes the token when it is about to expire (or logs in when there is none).
+    async fn fresh_token(&mut self) -> Result<(), Stop> {
+        if !self.logged_in {
+            return self.login().await;
+        }
+        let due = self.refresh_at.is_some_and(|at| SystemTime::now() >= at);
+        if !due {
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.shared);
+        let refreshed = match shared
+            .scenario
+            .auth
+            .as_ref()
+            .and_then(|a| a.refresh.as_ref())
+        {
+            Some(refresh) => self.send(refresh, None, false).await.is_ok(),
+            None => false,
+        };
+        if refreshed {
+            Ok(())
+        } else {
+            self.login().await
+        }
+    }
+}
+
+/// When to refresh a JWT: `refresh_before` ahead of its `exp`, or a tenth of its life ahead.
+fn refresh_time(token: &Value, refresh_before: Option<Duration>) -> Option<SystemTime> {
+    let payload = token.as_str()?.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?,
+    )
+    .ok()?;
+    let exp = claims.get("exp")?.as_u64()?;
+    let margin = refresh_before.unwrap_or_else(|| {
+        let iat = claims
+            .get("iat")
+            .and_then(Value::as_u64)
+            .unwrap_or(exp.saturating_sub(300));
+        Duration::from_secs((exp.saturating_sub(iat) / 10).max(1))
+    });
+    Some(UNIX_EPOCH + Duration::from_secs(exp).saturating_sub(margin))
+}
+
+/// Locust's (requests') wording of a bad status, so failures.csv reads the same.
+fn http_error(status: u16, name: &str, unparsable_handled: bool) -> String {
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Unknown");
+    let kind = if status >= 500 { "Server" } else { "Client" };
+    let note = if unparsable_handled {
+        " (body is not JSON)"
+    } else {
+        ""
+    };
+    format!("HTTPError('{status} {kind} Error: {reason} for url: {name}'){note}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_is_planned_before_expiry() {
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"token_type":"access","exp":1000300,"iat":1000000}"#);
+        let token = Value::String(format!("h.{claims}.s"));
+        assert_eq!(
+            refresh_time(&token, None),
+            Some(UNIX_EPOCH + Duration::from_secs(1000270))
+        );
+        assert_eq!(
+            refresh_time(&token, Some(Duration::from_secs(60))),
+            Some(UNIX_EPOCH + Duration::from_secs(1000240))
+        );
+        assert_eq!(refresh_time(&Value::from("opaque"), None), None);
+    }
+
+    #[test]
+    fn failures_read_like_locusts() {
+        assert_eq!(
+            http_error(405, "/api/cart/items/", false),
+            "HTTPError('405 Client Error: Method Not Allowed for url: /api/cart/items/')"
+        );
+        assert_eq!(
+            http_error(500, "/x", false),
+            "HTTPError('500 Server Error: Internal Server Error for url: /x')"
+        );
+    }
+}

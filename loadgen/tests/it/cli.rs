@@ -1,0 +1,117 @@
+//! The command line: bad input exits 2 with a one-line reason before any load.
+
+use crate::stub::{ROOT, Server, loadgen, scenario, text};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_host_exits_2_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = loadgen(
+        dir.path(),
+        &[
+            "run",
+            "-H",
+            &format!("http://127.0.0.1:{port}"),
+            "-t",
+            "5s",
+            "--csv",
+            "x",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: target http://127.0.0.1:") && err.contains("unreachable"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        !dir.path().join("x_stats.csv").exists(),
+        "no report for a run that never happened"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flags_and_files_exit_2_naming_the_problem() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = server.url();
+
+    let out = loadgen(dir.path(), &["run", "--hots", &host]).await;
+    assert_eq!(out.status.code(), Some(2), "an unknown flag");
+    assert!(text(&out.stderr).contains("--hots"));
+
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "scenario = \"shop\"\n\n[[stage]]\nusers = 5\nduration = \"1 fortnight-ish\"\n",
+    )
+    .unwrap();
+    let out = loadgen(dir.path(), &["run", "--phase", "p.toml", "-H", &host]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: p.toml:5: stage[0].duration:"),
+        "{err}"
+    );
+
+    scenario(
+        dir.path(),
+        "bad.toml",
+        "[[task]]\n[[task.request]]\nmethod = \"GET\"\npath = \"/{rand 1}\"\n",
+    );
+    let out = loadgen(dir.path(), &["run", "-f", "bad.toml", "-H", &host]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: bad.toml:4: task[0].request[0].path:"),
+        "{err}"
+    );
+
+    for (args, says) in [
+        (
+            vec!["run", "-H", "https://example.invalid"],
+            "https is not supported",
+        ),
+        (vec!["run", "-H", &host, "-f", "nope"], "neither a built-in"),
+        (
+            vec!["run", "-H", &host, "--threshold", "p95 < fast"],
+            "--threshold",
+        ),
+        (
+            vec!["run", "-H", &host, "--threshold", "p95{GET /nowhere/} < 1s"],
+            "no endpoint",
+        ),
+        (vec!["run", "-H", &host, "-t", "soon"], "--run-time"),
+        (vec!["run"], "no host"),
+    ] {
+        let out = loadgen(dir.path(), &args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_come_from_the_environment_too() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), "s.toml", ROOT);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .current_dir(dir.path())
+        .args(["run", "-f", "s.toml"])
+        .env("LOADGEN_HOST", server.url())
+        .env("LOADGEN_USERS", "2")
+        .env("LOADGEN_RUN_TIME", "1s")
+        .env("LOADGEN_CSV", "env")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(dir.path().join("env_stats.csv").exists());
+}

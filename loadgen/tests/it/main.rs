@@ -1,0 +1,11 @@
+//! loadgen's integration tests: the real binary against stub servers on 127.0.0.1:0, read back
+//! through the files it writes (CSV, HTML, summary.json, junit.xml) and its exit code.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod stub;
+
+mod cli;
+mod open_model;
+mod outputs;
+mod sessions;
