@@ -56,7 +56,12 @@ async fn corrected_percentiles_see_the_stalls_and_raw_ones_do_not() {
         "the raw view hides the stalls: p99 {raw} ms"
     );
     assert_eq!(s["meta"]["model"], "open");
-    assert_eq!(s["dropped_iterations"], 0);
+    // Only starts still queued at the very end may go unrun (and are counted).
+    assert!(
+        s["dropped_iterations"].as_u64().unwrap() <= 3,
+        "{}",
+        s["dropped_iterations"]
+    );
     let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
     assert!(
         html.contains("coordinated omission corrected"),
