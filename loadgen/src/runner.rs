@@ -66,8 +66,9 @@ impl Stop {
 
     /// Sleeps `d` unless stopped first; true when stopped.
     async fn sleep(&self, d: Duration) -> bool {
-        if self.is_set() {
-            return true;
+        // No wait at all (Locust's default): a zero sleep would still cost a timer tick (1 ms).
+        if self.is_set() || d.is_zero() {
+            return self.is_set();
         }
         let notified = self.notify.notified();
         tokio::select! {

@@ -34,12 +34,16 @@ pub enum Target {
     /// target-shop under wrk: product list (>= 10,000 req/s), detail (>= 5,000 req/s, p99 < 20 ms),
     /// cart read, and logins at 1,000,000 PBKDF2 iterations
     Shop,
+    /// loadgen beside wrk and Locust FastHttpUser on one core (>= 5x Locust, >= 0.5x wrk), its RSS
+    /// at 10,000 idle users (< 200 MB), and its corrected p99/p99.9 against 1 s stalls
+    Loadgen,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Seed => seed(args).await,
         Target::Shop => crate::bench_shop::run(&args.stack).await,
+        Target::Loadgen => crate::bench_loadgen::run().await,
     }
 }
 

@@ -23,7 +23,8 @@ impl Server {
     ) -> anyhow::Result<Self> {
         let file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let child = command
+        // Its own process group, so the whole tree (nginx's workers, a shell's children) goes with it.
+        let child = std::os::unix::process::CommandExt::process_group(&mut command, 0)
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -57,6 +58,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

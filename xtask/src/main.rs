@@ -5,6 +5,7 @@
 //! with a one-line reason on stderr.
 
 mod bench;
+mod bench_loadgen;
 mod bench_shop;
 mod children;
 mod down;
@@ -40,7 +41,7 @@ enum Command {
     Status(status::Args),
     /// Write the plan's test data (1000 users, 100 products, stock), or remove it with --clean
     Seed(seed::Args),
-    /// Measure against the performance targets (seed, shop)
+    /// Measure against the performance targets (seed, shop, loadgen)
     Bench(bench::Args),
 }
 

@@ -94,7 +94,12 @@ fn stats_row(results: &Results, e: &Entry, kind: &str) -> Vec<String> {
         py_float(e.avg_ms().unwrap_or(0.0)),
         e.min_ms().map_or("0".into(), py_float),
         e.max_ms().map_or("0".into(), py_float),
-        py_float(e.avg_content_size()),
+        // Locust's avg_content_length is the integer 0 before the first request.
+        if e.requests == 0 {
+            "0".into()
+        } else {
+            py_float(e.avg_content_size())
+        },
         py_float(results.rps(e)),
         py_float(results.fails_per_s(e)),
     ];

@@ -118,6 +118,7 @@ name = "/status/[id]"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_run_prints_na_and_its_exceptions() {
+    // The Aggregated row below is byte for byte what Locust 2.46 wrote for a run with no requests.
     let server = Server::start().await;
     let dir = tempfile::tempdir().unwrap();
     scenario(
@@ -144,7 +145,7 @@ async fn an_empty_run_prints_na_and_its_exceptions() {
     let stats = std::fs::read_to_string(dir.path().join("x_stats.csv")).unwrap();
     assert!(
         stats.ends_with(
-            ",Aggregated,0,0,0,0.0,0,0,0.0,0.0,0.0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A\r\n"
+            ",Aggregated,0,0,0,0.0,0,0,0,0.0,0.0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A\r\n"
         ),
         "{stats}"
     );

@@ -1,0 +1,393 @@
+//! `cargo xtask bench loadgen`: the load generator beside its peers, in one run, on 127.0.0.1.
+//! nginx serves a trivial keep-alive endpoint pinned to core 0; each client (wrk, Locust's
+//! FastHttpUser, loadgen) is pinned to core 1 in turn with 50 connections for 10 s, so the figures
+//! are per core. Then loadgen's memory at 10,000 idle users, and its accuracy against a server that
+//! stalls 1 s every 10 s at 1,000 req/s for 60 s.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::resource::{UsageWho, getrusage};
+
+use crate::bench::build_release;
+use crate::children::{Server, free_port};
+use crate::workspace;
+
+const CONNECTIONS: &str = "50";
+const SECONDS: u64 = 10;
+
+struct Client {
+    name: &'static str,
+    requests_per_second: f64,
+    cpu_us_per_request: f64,
+}
+
+pub async fn run() -> anyhow::Result<ExitCode> {
+    for tool in ["nginx", "wrk", "taskset"] {
+        which(tool).with_context(|| {
+            format!("{tool} is needed: apt-get install nginx-light wrk util-linux")
+        })?;
+    }
+    let loadgen = build_release("loadgen")?;
+    let dir = workspace::root()
+        .join("target")
+        .join("shopload")
+        .join("bench-loadgen");
+    std::fs::create_dir_all(&dir)?;
+    let locust = locust(&dir)?;
+    let nginx = nginx(&dir).await?;
+    let url = nginx.base_url.clone();
+
+    let wrk = measure("wrk", || {
+        let out = pinned("wrk")
+            .args([
+                "-t1",
+                "-c",
+                CONNECTIONS,
+                "-d",
+                &format!("{SECONDS}s"),
+                &format!("{url}/"),
+            ])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rps = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .with_context(|| format!("no Requests/sec in wrk's output: {text}"))?;
+        Ok((rps, rps * SECONDS as f64))
+    })?;
+
+    std::fs::write(
+        dir.join("locustfile.py"),
+        "from locust import FastHttpUser, task\n\n\nclass Trivial(FastHttpUser):\n    @task\n    def root(self):\n        self.client.get(\"/\")\n",
+    )?;
+    let locust_figure = measure("Locust FastHttpUser", || {
+        let csv = dir.join("locust");
+        let out = pinned(locust.to_str().unwrap_or("locust"))
+            .current_dir(&dir)
+            .args([
+                "-f",
+                "locustfile.py",
+                "--headless",
+                "--only-summary",
+                "-u",
+                CONNECTIONS,
+                "-r",
+                CONNECTIONS,
+            ])
+            .args(["-t", &format!("{SECONDS}s"), "-H", &url, "--csv"])
+            .arg(&csv)
+            .output()?;
+        aggregated_from_locust_csv(&csv)
+            .with_context(|| String::from_utf8_lossy(&out.stderr).into_owned())
+    })?;
+
+    std::fs::write(
+        dir.join("trivial.toml"),
+        "[[task]]\n[[task.request]]\npath = \"/\"\n",
+    )?;
+    let loadgen_figure = measure("loadgen", || {
+        let out = pinned(loadgen.to_str().unwrap_or("loadgen"))
+            .current_dir(&dir)
+            .args([
+                "run",
+                "-H",
+                &url,
+                "-f",
+                "trivial.toml",
+                "-u",
+                CONNECTIONS,
+                "-r",
+                "1000",
+            ])
+            .args([
+                "-t",
+                &format!("{SECONDS}s"),
+                "--only-summary",
+                "--json",
+                "trivial.json",
+            ])
+            .output()?;
+        if !out.status.success() {
+            bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let s = read_json(&dir.join("trivial.json"))?;
+        let requests = s["aggregate"]["requests"]
+            .as_f64()
+            .context("no requests in summary.json")?;
+        let seconds = s["meta"]["duration_s"].as_f64().context("no duration")?;
+        Ok((requests / seconds, requests))
+    })?;
+
+    let idle_rss = idle_memory(&loadgen, &dir, &url).await?;
+    drop(nginx);
+    let (p99, p999) = accuracy(&loadgen, &dir).await?;
+
+    println!();
+    println!(
+        "{:<22} {:>12} {:>14}",
+        "client (one core)", "req/s", "CPU µs/request"
+    );
+    for c in [&wrk, &locust_figure, &loadgen_figure] {
+        println!(
+            "{:<22} {:>12.0} {:>14.1}",
+            c.name, c.requests_per_second, c.cpu_us_per_request
+        );
+    }
+    let vs_locust = loadgen_figure.requests_per_second / locust_figure.requests_per_second;
+    let vs_wrk = loadgen_figure.requests_per_second / wrk.requests_per_second;
+    let rss_mb = idle_rss as f64 / 1_048_576.0;
+    println!();
+    let mut within = true;
+    let mut check = |what: String, ok: bool| {
+        within &= ok;
+        println!("{} {what}", if ok { "ok  " } else { "MISS" });
+    };
+    check(
+        format!("loadgen / Locust FastHttpUser = {vs_locust:.1}x (target >= 5x)"),
+        vs_locust >= 5.0,
+    );
+    check(
+        format!("loadgen / wrk = {vs_wrk:.2}x (target >= 0.5x)"),
+        vs_wrk >= 0.5,
+    );
+    check(
+        format!("RSS at 10,000 idle users = {rss_mb:.0} MB (target < 200 MB)"),
+        rss_mb < 200.0,
+    );
+    check(
+        format!("corrected p99 = {p99:.0} ms (target 900 ms ± 10%)"),
+        (p99 - 900.0).abs() <= 90.0,
+    );
+    check(
+        format!("corrected p99.9 = {p999:.0} ms (target 990 ms ± 10%)"),
+        (p999 - 990.0).abs() <= 99.0,
+    );
+    Ok(if within {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs one client and charges it the CPU its process used (from the kernel's child accounting).
+fn measure(
+    name: &'static str,
+    run: impl FnOnce() -> anyhow::Result<(f64, f64)>,
+) -> anyhow::Result<Client> {
+    eprintln!("measuring {name} for {SECONDS} s ...");
+    let before = children_cpu_us()?;
+    let (requests_per_second, requests) = run().with_context(|| format!("measuring {name}"))?;
+    let cpu = children_cpu_us()? - before;
+    Ok(Client {
+        name,
+        requests_per_second,
+        cpu_us_per_request: if requests > 0.0 { cpu / requests } else { 0.0 },
+    })
+}
+
+fn children_cpu_us() -> anyhow::Result<f64> {
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 * 1e6 + t.tv_usec() as f64;
+    Ok(us(usage.user_time()) + us(usage.system_time()))
+}
+
+fn pinned(program: &str) -> Command {
+    let mut c = Command::new("taskset");
+    c.args(["-c", "1", program]).stdin(Stdio::null());
+    c
+}
+
+fn which(tool: &str) -> anyhow::Result<PathBuf> {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()?;
+    if !out.status.success() {
+        bail!("{tool} not found");
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Locust in a venv of its own under target/ (pip reaches PyPI), made once.
+fn locust(dir: &Path) -> anyhow::Result<PathBuf> {
+    let venv = dir.join("locust-venv");
+    let bin = venv.join("bin").join("locust");
+    if !bin.exists() {
+        eprintln!("installing Locust into {} ...", venv.display());
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()?
+            .success()
+            && Command::new(venv.join("bin").join("pip"))
+                .args(["install", "-q", "locust"])
+                .status()?
+                .success();
+        if !ok || !bin.exists() {
+            bail!("could not install Locust with pip into {}", venv.display());
+        }
+    }
+    Ok(bin)
+}
+
+async fn nginx(dir: &Path) -> anyhow::Result<Server> {
+    let port = free_port()?;
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs"))?;
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\ndaemon off;\npid {pid};\nerror_log {err} warn;\nworker_rlimit_nofile 30000;\n\
+             events {{ worker_connections 20000; }}\n\
+             http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 120s;\n\
+               client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
+               server {{\n    listen 127.0.0.1:{port};\n    location / {{ default_type text/plain; return 200 \"ok\"; }}\n  }}\n}}\n",
+            pid = prefix.join("nginx.pid").display(),
+            err = prefix.join("logs").join("error.log").display(),
+            tmp = prefix.display(),
+        ),
+    )?;
+    let mut command = Command::new("taskset");
+    command
+        .args(["-c", "0", "nginx", "-p"])
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf);
+    Server::start(
+        command,
+        format!("http://127.0.0.1:{port}"),
+        "/",
+        &prefix.join("logs").join("stdout.log"),
+        Duration::from_secs(10),
+    )
+    .await
+}
+
+fn aggregated_from_locust_csv(prefix: &Path) -> anyhow::Result<(f64, f64)> {
+    let path = PathBuf::from(format!("{}_stats.csv", prefix.display()));
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(",Aggregated,"))
+        .context("no Aggregated row in Locust's CSV")?;
+    let cells: Vec<&str> = row.split(',').collect();
+    let requests: f64 = cells.get(2).context("short row")?.parse()?;
+    let rps: f64 = cells.get(9).context("short row")?.parse()?;
+    Ok((rps, requests))
+}
+
+fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    )?)
+}
+
+/// loadgen's resident memory with 10,000 users connected and idle.
+async fn idle_memory(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<u64> {
+    eprintln!("measuring loadgen's memory at 10,000 idle users ...");
+    std::fs::write(
+        dir.join("idle.toml"),
+        "wait_time = \"constant 60s\"\n[[task]]\n[[task.request]]\npath = \"/\"\n",
+    )?;
+    let mut child = Command::new(loadgen)
+        .current_dir(dir)
+        .args([
+            "run",
+            "-H",
+            url,
+            "-f",
+            "idle.toml",
+            "-u",
+            "10000",
+            "-r",
+            "5000",
+            "-t",
+            "12s",
+            "--only-summary",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let started = Instant::now();
+    let mut peak = 0;
+    while started.elapsed() < Duration::from_secs(11) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            && let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        {
+            peak = peak.max(kb * 1024);
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("loadgen with 10,000 users failed ({status})");
+    }
+    Ok(peak)
+}
+
+/// A server that stalls 1 s every 10 s, driven at 1,000 req/s for 60 s: returns the corrected
+/// p99 and p99.9 (ms), whose analytic values are 900 and 990.
+async fn accuracy(loadgen: &Path, dir: &Path) -> anyhow::Result<(f64, f64)> {
+    eprintln!("measuring loadgen's accuracy against 1 s stalls every 10 s for 60 s ...");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let started = Instant::now();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move {
+            let into = Duration::from_nanos((started.elapsed().as_nanos() % 10_000_000_000) as u64);
+            if into < Duration::from_secs(1) {
+                tokio::time::sleep(Duration::from_secs(1) - into).await;
+            }
+            "ok"
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    std::fs::write(
+        dir.join("stall.toml"),
+        "[[task]]\n[[task.request]]\npath = \"/\"\n",
+    )?;
+    let loadgen = loadgen.to_owned();
+    let dir_owned = dir.to_owned();
+    let url = format!("http://{addr}");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(&loadgen)
+            .current_dir(&dir_owned)
+            .args([
+                "run",
+                "-H",
+                &url,
+                "-f",
+                "stall.toml",
+                "--arrival-rate",
+                "1000/s",
+                "-u",
+                "50",
+                "-t",
+                "60s",
+            ])
+            .args(["--only-summary", "--json", "stall.json"])
+            .output()
+    })
+    .await??;
+    server.abort();
+    if !out.status.success() {
+        bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let s = read_json(&dir.join("stall.json"))?;
+    let c = &s["aggregate"]["corrected_percentiles_ms"];
+    Ok((
+        c["p99"].as_f64().context("no corrected p99")?,
+        c["p99.9"].as_f64().context("no corrected p99.9")?,
+    ))
+}
