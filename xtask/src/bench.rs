@@ -172,17 +172,26 @@ fn seconds_in(summary: &str) -> Option<f64> {
 
 /// Builds `package` in release mode once (incremental) and returns its binary.
 pub fn build_release(package: &str) -> anyhow::Result<PathBuf> {
+    Ok(build_release_all(&[package])?.remove(0))
+}
+
+/// Builds several packages' release binaries in one cargo run (one lock, shared dependencies).
+pub fn build_release_all(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "-p", package])
+    let mut command = Command::new(cargo);
+    command.args(["build", "--release", "--quiet"]);
+    for p in packages {
+        command.args(["-p", p]);
+    }
+    let status = command
         .current_dir(workspace::root())
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release -p {package} failed");
+        bail!("cargo build --release -p {} failed", packages.join(" -p "));
     }
-    Ok(workspace::root()
-        .join("target")
-        .join("release")
-        .join(package))
+    Ok(packages
+        .iter()
+        .map(|p| workspace::root().join("target").join("release").join(p))
+        .collect())
 }

@@ -9,6 +9,7 @@ mod bench_loadgen;
 mod bench_shop;
 mod children;
 mod down;
+mod phase;
 mod seed;
 mod stack_args;
 mod status;
@@ -41,6 +42,8 @@ enum Command {
     Status(status::Args),
     /// Write the plan's test data (1000 users, 100 products, stock), or remove it with --clean
     Seed(seed::Args),
+    /// Run a phase of the load-test plan end to end: stack, seed, mock, shop, load, verdict, report
+    Phase(phase::Args),
     /// Measure against the performance targets (seed, shop, loadgen)
     Bench(bench::Args),
 }
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
             Command::Status(args) => status::run(args).await,
             Command::Seed(args) => seed::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Phase(args) => phase::run(args).await,
         }
     });
     match result {

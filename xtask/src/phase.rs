@@ -1,0 +1,335 @@
+//! `cargo xtask phase smoke|stress|payment|soak`: the load-test plan end to end in one command.
+//! Build once (release), start the stack, migrate and seed, start the Toss mock and the shop as
+//! children behind a health gate, run loadgen with `loadgen/phases/NAME.toml`, reconcile money and
+//! stock, and leave everything in `reports/NAME-<time>/`. The exit code is the verdict's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use fixtures::stack::Stack;
+
+use crate::bench::build_release_all;
+use crate::children::{Server, free_port};
+use crate::stack_args::StackArgs;
+use crate::workspace;
+use fixtures::reconcile::{self, Before};
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq)]
+pub enum PhaseName {
+    /// 10 users, 2/s, 2 min: every request succeeds, average < 200 ms
+    Smoke,
+    /// 10 -> 50 -> 100 -> 500 -> 1000 users, 5 min a step: where latency jumps, errors start
+    Stress,
+    /// 500 users, 50/s, 3 min on hot products with limited stock: payment concurrency
+    Payment,
+    /// 300 users, 30/s, 30 min: leaks, exhaustion, drift
+    Soak,
+}
+
+impl PhaseName {
+    fn file(self) -> &'static str {
+        match self {
+            Self::Smoke => "smoke",
+            Self::Stress => "stress",
+            Self::Payment => "payment",
+            Self::Soak => "soak",
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The plan's phase
+    #[arg(value_enum)]
+    pub phase: PhaseName,
+    /// Users (replaces the phase's stages with one stage; a short CI run of any phase)
+    #[arg(short = 'u', long, env = "SHOPLOAD_USERS")]
+    pub users: Option<usize>,
+    /// Users started per second
+    #[arg(short = 'r', long, env = "SHOPLOAD_SPAWN_RATE")]
+    pub spawn_rate: Option<f64>,
+    /// How long to run (90s, 5m); replaces the phase's stages with one stage
+    #[arg(short = 't', long, env = "SHOPLOAD_RUN_TIME")]
+    pub run_time: Option<String>,
+    /// A known bug to switch on in the shop (repeatable): cart-405, no-lock, pool=5, ...
+    #[arg(long = "fault", env = "SHOP_FAULTS", value_delimiter = ',')]
+    pub faults: Vec<String>,
+    /// Chaos for the Toss mock, e.g. "commit-then-drop-rate=0.05,latency=lognormal:median=120ms,p99=900ms"
+    #[arg(long, env = "SHOPLOAD_CHAOS")]
+    pub chaos: Option<String>,
+    /// Stock of each of the payment phase's five hot products (so out-of-stock is exercised)
+    #[arg(long, default_value_t = 100, env = "SHOPLOAD_HOT_STOCK")]
+    pub hot_stock: i64,
+    /// Where the report goes [default: reports/NAME-<time>/]
+    #[arg(long, env = "SHOPLOAD_REPORT_DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Leave the stack running afterwards (its URLs are printed)
+    #[arg(long)]
+    pub keep_stack: bool,
+    /// Run the phase against your own shop: no stack, shop or mock is started here; seeding and
+    /// reconciliation only with --database-url
+    #[arg(long, env = "SHOPLOAD_HOST")]
+    pub host: Option<String>,
+    /// A threshold added to the phase's (repeatable), e.g. "p95 < 300ms"
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let name = args.phase.file();
+    let root = workspace::root();
+    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
+        root.join("reports")
+            .join(format!("{name}-{}", chrono_stamp()))
+    });
+    std::fs::create_dir_all(&report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
+    let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock", "fixtures"])?;
+    let (loadgen, shop, mock, fixtures) = (&binaries[0], &binaries[1], &binaries[2], &binaries[3]);
+
+    if let Some(host) = &args.host {
+        if let Some(db) = &args.stack.database_url {
+            seed(fixtures, db, false)?;
+        }
+        let code = run_loadgen(loadgen, &args, host, None, &report_dir).await?;
+        println!("report: {}", report_dir.join("report.html").display());
+        return Ok(ExitCode::from(code));
+    }
+
+    let stack = Stack::start(&args.stack.config())
+        .await
+        .context("starting PostgreSQL and Redis")?;
+    let result = with_stack(&args, &stack, shop, mock, fixtures, loadgen, &report_dir).await;
+    if args.keep_stack {
+        println!(
+            "the stack keeps running:\nexport DATABASE_URL='{}'\nexport REDIS_URL='{}'",
+            stack.database_url(),
+            stack.redis_url()
+        );
+        std::mem::forget(stack);
+    } else {
+        stack.stop().await.context("stopping the stack")?;
+    }
+    let code = result?;
+    println!("report: {}", report_dir.join("report.html").display());
+    Ok(ExitCode::from(code))
+}
+
+async fn with_stack(
+    args: &Args,
+    stack: &Stack,
+    shop_binary: &Path,
+    mock_binary: &Path,
+    fixtures: &Path,
+    loadgen: &Path,
+    report_dir: &Path,
+) -> anyhow::Result<u8> {
+    seed(fixtures, stack.database_url(), true)?;
+    let mock_port = free_port()?;
+    let mut mock = Command::new(mock_binary);
+    mock.args(["--listen", &format!("127.0.0.1:{mock_port}"), "--seed", "1"])
+        .env("RUST_LOG", "warn");
+    for (flag, value) in chaos_flags(args.chaos.as_deref())? {
+        mock.arg(format!("--{flag}")).arg(value);
+    }
+    let mock = Server::start(
+        mock,
+        format!("http://127.0.0.1:{mock_port}"),
+        "/healthz",
+        &report_dir.join("toss-mock.log"),
+        Duration::from_secs(30),
+    )
+    .await
+    .context("starting toss-mock")?;
+
+    let shop_port = free_port()?;
+    let mut shop = Command::new(shop_binary);
+    shop.args(["--listen", &format!("127.0.0.1:{shop_port}")])
+        .args(["--database-url", stack.database_url()])
+        .args(["--redis-url", stack.redis_url()])
+        .args(["--toss-url", &mock.base_url])
+        .env("RUST_LOG", "info");
+    for fault in &args.faults {
+        shop.args(["--fault", fault]);
+    }
+    let shop = Server::start(
+        shop,
+        format!("http://127.0.0.1:{shop_port}"),
+        "/healthz",
+        &report_dir.join("target-shop.log"),
+        Duration::from_secs(60),
+    )
+    .await
+    .context("starting target-shop")?;
+
+    let db = reconcile::connect(stack.database_url()).await?;
+    if args.phase == PhaseName::Payment {
+        let ids = hot_products(&shop.base_url).await?;
+        reconcile::limit_stock(&db, &ids, args.hot_stock).await?;
+        eprintln!("hot products {ids:?}: {} in stock each", args.hot_stock);
+    }
+    let before = Before::take(&db).await?;
+    let code = run_loadgen(
+        loadgen,
+        args,
+        &shop.base_url,
+        Some(&mock.base_url),
+        report_dir,
+    )
+    .await?;
+    let stats: serde_json::Value = reqwest::get(format!("{}/__mock/stats", mock.base_url))
+        .await?
+        .json()
+        .await
+        .context("reading the Toss mock's stats")?;
+    let checks = reconcile::check(&db, &stats, &before).await?;
+    let passed = reconcile::report(&checks, report_dir)?;
+    drop(shop);
+    drop(mock);
+    Ok(if code == 0 && !passed { 1 } else { code })
+}
+
+/// The payment scenario's hot products: the first five of the list's first page.
+async fn hot_products(shop: &str) -> anyhow::Result<Vec<i64>> {
+    let page: serde_json::Value = reqwest::get(format!("{shop}/api/products/"))
+        .await?
+        .json()
+        .await
+        .context("reading the product list")?;
+    Ok(page["results"]
+        .as_array()
+        .context("no product list")?
+        .iter()
+        .take(5)
+        .filter_map(|p| p["id"].as_i64())
+        .collect())
+}
+
+/// Migrates (when asked) and seeds the plan's data.
+fn seed(fixtures: &Path, database_url: &str, migrate: bool) -> anyhow::Result<()> {
+    let mut command = Command::new(fixtures);
+    command.args(["seed", "--database-url", database_url]);
+    if migrate {
+        command.arg("--migrate");
+    }
+    let out = command.output().context("running fixtures seed")?;
+    if !out.status.success() {
+        bail!(
+            "seeding failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    eprint!("{}", String::from_utf8_lossy(&out.stdout));
+    Ok(())
+}
+
+async fn run_loadgen(
+    loadgen: &Path,
+    args: &Args,
+    host: &str,
+    mock: Option<&str>,
+    report_dir: &Path,
+) -> anyhow::Result<u8> {
+    let phase_file = workspace::root()
+        .join("loadgen")
+        .join("phases")
+        .join(format!("{}.toml", args.phase.file()));
+    let mut command = tokio::process::Command::new(loadgen);
+    command
+        .arg("run")
+        .arg("--phase")
+        .arg(&phase_file)
+        .args(["--host", host])
+        .arg("--csv")
+        .arg(report_dir.join(args.phase.file()))
+        .arg("--html")
+        .arg(report_dir.join("report.html"))
+        .arg("--json")
+        .arg(report_dir.join("summary.json"))
+        .arg("--junit")
+        .arg(report_dir.join("junit.xml"));
+    if let Some(mock) = mock {
+        command.arg("--var").arg(format!("toss_url={mock}"));
+    }
+    if let Some(u) = args.users {
+        command.args(["--users", &u.to_string()]);
+    }
+    if let Some(r) = args.spawn_rate {
+        command.args(["--spawn-rate", &r.to_string()]);
+    }
+    if let Some(t) = &args.run_time {
+        command.args(["--run-time", t]);
+    }
+    for t in &args.thresholds {
+        command.args(["--threshold", t]);
+    }
+    // Ctrl-C reaches loadgen too (same process group): it stops, reports, and we clean up after it.
+    let mut child = command.spawn().context("starting loadgen")?;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status?,
+            _ = tokio::signal::ctrl_c() => eprintln!("stopping: waiting for loadgen's report"),
+        }
+    };
+    match status.code() {
+        Some(code @ (0 | 1)) => Ok(code as u8),
+        _ => bail!("loadgen could not run the phase ({status})"),
+    }
+}
+
+/// `a=1,b=x` into the mock's flags (`--a 1 --b x`); a latency spec keeps its own commas.
+fn chaos_flags(chaos: Option<&str>) -> anyhow::Result<Vec<(String, String)>> {
+    let Some(chaos) = chaos else {
+        return Ok(Vec::new());
+    };
+    let mut flags: Vec<(String, String)> = Vec::new();
+    for part in chaos.split(',') {
+        match part.split_once('=') {
+            Some((k, v)) if !k.contains(':') && !k.contains("median") && !k.starts_with("p9") => {
+                flags.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            _ => match flags.last_mut() {
+                // `latency=lognormal:median=120ms,p99=900ms`: the part after a comma continues it.
+                Some((_, v)) => {
+                    v.push(',');
+                    v.push_str(part.trim());
+                }
+                None => bail!(
+                    "--chaos {chaos:?}: write name=value pairs, e.g. commit-then-drop-rate=0.05"
+                ),
+            },
+        }
+    }
+    Ok(flags)
+}
+
+fn chrono_stamp() -> String {
+    chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chaos_specs_become_the_mocks_flags() {
+        assert_eq!(
+            chaos_flags(Some(
+                "commit-then-drop-rate=0.05,latency=lognormal:median=120ms,p99=900ms"
+            ))
+            .unwrap(),
+            vec![
+                ("commit-then-drop-rate".to_owned(), "0.05".to_owned()),
+                (
+                    "latency".to_owned(),
+                    "lognormal:median=120ms,p99=900ms".to_owned()
+                )
+            ]
+        );
+        assert!(chaos_flags(Some("nonsense")).is_err());
+    }
+}
