@@ -53,6 +53,18 @@ pub enum ApiError {
     /// Any other status with a body already shaped (a 409 `ALREADY_PAID`, a ReservationResult).
     #[error("{status}: {body}")]
     Shaped { status: StatusCode, body: Value },
+    /// A business refusal clients branch on: `{"error_code","detail"}` (the payment answers:
+    /// `AMOUNT_MISMATCH`, `ORDER_NOT_PAYABLE`, `ALREADY_PAID`, or Toss's own code passed through).
+    #[error("{status} {code}: {detail}")]
+    Coded {
+        status: StatusCode,
+        code: String,
+        detail: String,
+    },
+    /// Toss did not answer (timeout, connection refused or dropped) and a lookup could not settle
+    /// what happened: nothing was recorded, the order is still pending, the client may try again.
+    #[error("payment provider unavailable")]
+    PaymentProviderUnavailable,
     /// Anything unexpected: an opaque 500 for the client, logged once at the edge.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -71,6 +83,15 @@ impl From<redis::RedisError> for ApiError {
 }
 
 impl ApiError {
+    /// A `{"error_code","detail"}` refusal.
+    pub fn coded(status: StatusCode, code: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Coded {
+            status,
+            code: code.into(),
+            detail: detail.into(),
+        }
+    }
+
     /// Field errors in DRF's shape: `{"field":["message"]}`.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         Self::BadRequest(json!({ field: [message.into()] }))
@@ -138,6 +159,18 @@ impl ApiError {
             ),
             Self::BadRequest(body) => (StatusCode::BAD_REQUEST, body.clone()),
             Self::Shaped { status, body } => (*status, body.clone()),
+            Self::Coded {
+                status,
+                code,
+                detail,
+            } => (*status, json!({"error_code": code, "detail": detail})),
+            Self::PaymentProviderUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({
+                    "error_code": "PAYMENT_PROVIDER_UNAVAILABLE",
+                    "detail": "Payment provider unavailable, try again.",
+                }),
+            ),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Value::Null),
         }
     }

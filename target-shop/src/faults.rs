@@ -20,11 +20,12 @@ pub struct Faults {
     pub reservation_serializer: bool,
     /// `n-plus-one`: the product list loads category and stock one query per product.
     pub n_plus_one: bool,
+    /// `inline-jobs`: the e-mail and point accrual of a payment run inside the confirm request.
+    pub inline_jobs: bool,
 }
 
 /// The names `parse` knows, for messages and `--help`.
-pub const KNOWN: &str =
-    "cart-405, short-token=SECS, no-cache, pool=N, no-lock, reservation-serializer, n-plus-one";
+pub const KNOWN: &str = "cart-405, short-token=SECS, no-cache, pool=N, no-lock, reservation-serializer, n-plus-one, inline-jobs";
 
 impl Faults {
     /// Parses fault names (each may also be a comma-separated list).
@@ -50,6 +51,7 @@ impl Faults {
                 ("no-lock", None) => faults.no_lock = true,
                 ("reservation-serializer", None) => faults.reservation_serializer = true,
                 ("n-plus-one", None) => faults.n_plus_one = true,
+                ("inline-jobs", None) => faults.inline_jobs = true,
                 ("short-token", Some(_)) => {
                     faults.short_token = Some(Duration::from_secs(number("number of seconds")?));
                 }
@@ -91,6 +93,9 @@ impl Faults {
         if self.n_plus_one {
             names.push("n-plus-one".to_string());
         }
+        if self.inline_jobs {
+            names.push("inline-jobs".to_string());
+        }
         names
     }
 }
@@ -102,7 +107,7 @@ mod tests {
     #[test]
     fn parses_names_lists_and_values() {
         let f = Faults::parse(["cart-405,no-cache", "short-token=30", "pool=3"]).unwrap();
-        assert!(f.cart_405 && f.no_cache);
+        assert!(f.cart_405 && f.no_cache && !f.inline_jobs);
         assert_eq!(f.short_token, Some(Duration::from_secs(30)));
         assert_eq!(f.pool, Some(3));
         assert_eq!(
@@ -110,6 +115,9 @@ mod tests {
             ["cart-405", "short-token=30", "no-cache", "pool=3"]
         );
         assert_eq!(Faults::parse([""]).unwrap(), Faults::default());
+        let f = Faults::parse(["inline-jobs"]).unwrap();
+        assert!(f.inline_jobs);
+        assert_eq!(f.names(), ["inline-jobs"]);
     }
 
     #[test]
@@ -120,6 +128,7 @@ mod tests {
             "short-token=0",
             "pool=x",
             "no-cache=1",
+            "inline-jobs=1",
         ] {
             let error = Faults::parse([bad]).unwrap_err();
             assert!(!error.is_empty(), "{bad}");

@@ -52,6 +52,32 @@ impl<'a> Fields<'a> {
         Some(value)
     }
 
+    /// A required `CharField(max_length=...)`.
+    pub fn char_field_max(&mut self, field: &str, max_length: usize) -> Option<String> {
+        let value = self.char_field(field)?;
+        self.max_length(field, value, max_length)
+    }
+
+    /// A `CharField(required=False, max_length=...)`: absent is `None`, present is checked as
+    /// any CharField.
+    pub fn optional_char_field(&mut self, field: &str, max_length: usize) -> Option<String> {
+        if !self.data.contains_key(field) {
+            return None;
+        }
+        self.char_field_max(field, max_length)
+    }
+
+    fn max_length(&mut self, field: &str, value: String, max_length: usize) -> Option<String> {
+        if value.chars().count() > max_length {
+            self.fail(
+                field,
+                format!("Ensure this field has no more than {max_length} characters."),
+            );
+            return None;
+        }
+        Some(value)
+    }
+
     /// An `IntegerField` (required unless `default` is given) within `min..=max`.
     pub fn integer_field(
         &mut self,

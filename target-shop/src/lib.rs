@@ -2,8 +2,9 @@
 //! (`../shared/spec/shop-api.md`), on axum, PostgreSQL and Redis, so a load test written against it
 //! runs unchanged against a team's real Django shop.
 //!
-//! `serve(config, listener, shutdown)` runs it on a listener the caller bound; `app(state)` is the
-//! router tests call directly. The binary (`main.rs`) only parses flags.
+//! `serve(config, listener, shutdown)` runs it on a listener the caller bound, with its job worker
+//! alongside unless told not to; `run_worker` runs the worker alone; `app(state)` is the router
+//! tests call directly. The binary (`main.rs`) only parses flags.
 
 pub mod auth;
 pub mod cart;
@@ -14,7 +15,9 @@ pub mod error;
 pub mod faults;
 pub mod fields;
 pub mod health;
+pub mod jobs;
 pub mod orders;
+pub mod payments;
 pub mod routes;
 pub mod telemetry;
 
@@ -52,6 +55,14 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Known bugs switched on.
     pub faults: faults::Faults,
+    /// Where and how payments are confirmed.
+    pub toss: payments::TossConfig,
+    /// How long an unpaid reservation holds its stock before the worker gives it back.
+    pub reservation_lifetime: Duration,
+    /// Run the job worker inside `serve` (off when separate `--worker-only` processes do the work).
+    pub worker: bool,
+    /// The job worker's settings (also the delays the `inline-jobs` fault spends in a request).
+    pub jobs: jobs::JobsConfig,
 }
 
 impl Config {
@@ -69,6 +80,10 @@ impl Config {
             redis_prefix: "shop:".into(),
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             faults: faults::Faults::default(),
+            toss: payments::TossConfig::default(),
+            reservation_lifetime: orders::RESERVATION_LIFETIME,
+            worker: true,
+            jobs: jobs::JobsConfig::default(),
         }
     }
 }
@@ -78,6 +93,8 @@ impl Config {
 pub struct AppState {
     pub db: PgPool,
     pub redis: redis::aio::ConnectionManager,
+    /// For connections of their own (the worker's blocking stream reads).
+    pub redis_client: redis::Client,
     pub tokens: Arc<auth::token::Tokens>,
     pub hasher: auth::routes::Hasher,
     pub clock: Clock,
@@ -87,6 +104,9 @@ pub struct AppState {
     pub dummy_hash: Arc<tokio::sync::OnceCell<String>>,
     pub faults: Arc<faults::Faults>,
     pub telemetry: Arc<telemetry::Telemetry>,
+    pub toss: payments::toss::Toss,
+    pub reservation_lifetime: Duration,
+    pub jobs: Arc<jobs::JobsConfig>,
 }
 
 impl AppState {
@@ -107,14 +127,16 @@ impl AppState {
         if config.migrate {
             MIGRATOR.run(&db).await.context("running migrations")?;
         }
-        let redis = redis::Client::open(config.redis_url.as_str())
-            .context("parsing the Redis URL")?
+        let redis_client =
+            redis::Client::open(config.redis_url.as_str()).context("parsing the Redis URL")?;
+        let redis = redis_client
             .get_connection_manager()
             .await
             .context("connecting to Redis")?;
         Ok(Self {
             db,
             redis,
+            redis_client,
             tokens: Arc::new(auth::token::Tokens::new(
                 config.jwt_secret.as_bytes(),
                 faults.short_token.unwrap_or(config.access_token_lifetime),
@@ -126,18 +148,47 @@ impl AppState {
             dummy_hash: Arc::default(),
             faults: Arc::new(faults.clone()),
             telemetry: telemetry::Telemetry::new(),
+            toss: payments::toss::Toss::new(&config.toss).context("the Toss client")?,
+            reservation_lifetime: config.reservation_lifetime,
+            jobs: Arc::new(config.jobs.clone()),
         })
     }
 }
 
-/// Serves the shop on `listener` until `shutdown` resolves, then finishes the requests in flight.
+/// Serves the shop on `listener` until `shutdown` resolves, then finishes the requests in flight;
+/// the job worker runs alongside (when `config.worker`) and stops after the last request.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::connect(&config).await?;
-    serve_state(state, listener, shutdown).await
+    if !config.worker {
+        return serve_state(state, listener, shutdown).await;
+    }
+    let worker = jobs::Worker::start(state.clone()).await?;
+    // Dropping the sender is the worker's shutdown signal.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    let served = serve_state(state, listener, shutdown).await;
+    drop(stop);
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "the job worker panicked");
+    }
+    served
+}
+
+/// Only the job worker (`target-shop --worker-only`): more workers for a backlog, none in the web
+/// processes. Stops when `shutdown` resolves; a job cut short is redelivered to another worker.
+pub async fn run_worker(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::connect(&config).await?;
+    jobs::Worker::start(state).await?.run(shutdown).await;
+    Ok(())
 }
 
 /// [`serve`] with a state already built (tests share one clock with the server).

@@ -1,5 +1,6 @@
 //! `target-shop`: parses flags (each with an environment fallback), sets up logging, binds, and
-//! serves until Ctrl-C or SIGTERM.
+//! serves (with the job worker alongside, unless `--no-worker`) until Ctrl-C or SIGTERM; with
+//! `--worker-only`, runs just the job worker.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -39,12 +40,47 @@ struct Args {
     /// Run the embedded migrations before serving
     #[arg(long, env = "SHOP_MIGRATE")]
     migrate: bool,
-    /// A known bug to switch on (repeatable): cart-405, short-token=SECS, no-cache, pool=N, no-lock
+    /// A known bug to switch on (repeatable): cart-405, short-token=SECS, no-cache, pool=N, no-lock,
+    /// reservation-serializer, n-plus-one, inline-jobs
     #[arg(long = "fault", env = "SHOP_FAULTS", value_delimiter = ',')]
     faults: Vec<String>,
     /// Prefix of the shop's Redis keys
     #[arg(long, env = "SHOP_REDIS_PREFIX", default_value = "shop:")]
     redis_prefix: String,
+    /// Base URL of the Toss Payments API (the toss-mock's by default)
+    #[arg(long, env = "TOSS_URL", default_value = "http://127.0.0.1:8090")]
+    toss_url: String,
+    /// Toss secret key, sent as Basic base64("key:")
+    #[arg(long, env = "TOSS_SECRET_KEY", default_value = "test_sk_shopload")]
+    toss_secret_key: String,
+    /// Longest wait for one Toss call; after it the payment is looked up by orderId
+    #[arg(long, env = "TOSS_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    toss_timeout: Duration,
+    /// How long an unpaid order's reservations hold stock before the worker expires them
+    #[arg(long, env = "SHOP_RESERVATION_LIFETIME", default_value = "10m", value_parser = humantime::parse_duration)]
+    reservation_lifetime: Duration,
+    /// Do not run the job worker in this process (run `--worker-only` processes instead)
+    #[arg(long, env = "SHOP_NO_WORKER", conflicts_with = "worker_only")]
+    no_worker: bool,
+    /// Run only the job worker: no HTTP server (`--listen` is ignored)
+    #[arg(long, env = "SHOP_WORKER_ONLY")]
+    worker_only: bool,
+    /// Jobs one worker runs at once
+    #[arg(long, env = "SHOP_WORKER_CONCURRENCY", default_value_t = 16)]
+    worker_concurrency: usize,
+    /// Simulated SMTP time of one order e-mail (spent by the worker, or in the request with the
+    /// inline-jobs fault)
+    #[arg(long, env = "SHOP_EMAIL_DELAY", default_value = "200ms", value_parser = humantime::parse_duration)]
+    email_delay: Duration,
+    /// Simulated points-service time of one point accrual
+    #[arg(long, env = "SHOP_POINTS_DELAY", default_value = "100ms", value_parser = humantime::parse_duration)]
+    points_delay: Duration,
+    /// A job unacknowledged this long is taken over by another worker (its worker is presumed dead)
+    #[arg(long, env = "SHOP_JOB_CLAIM_IDLE", default_value = "30s", value_parser = humantime::parse_duration)]
+    job_claim_idle: Duration,
+    /// How often the worker looks for expired reservations
+    #[arg(long, env = "SHOP_EXPIRY_SWEEP_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    expiry_sweep_interval: Duration,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +114,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--fault: {e}"))?;
     if !config.faults.names().is_empty() {
         tracing::warn!(faults = ?config.faults.names(), "faults switched on");
+    }
+    config.toss = target_shop::payments::TossConfig {
+        url: args.toss_url,
+        secret_key: args.toss_secret_key,
+        timeout: args.toss_timeout,
+    };
+    config.reservation_lifetime = args.reservation_lifetime;
+    config.worker = !args.no_worker;
+    config.jobs.concurrency = args.worker_concurrency.max(1);
+    config.jobs.email_delay = args.email_delay;
+    config.jobs.points_delay = args.points_delay;
+    config.jobs.claim_idle = args.job_claim_idle;
+    config.jobs.sweep_interval = args.expiry_sweep_interval;
+    if args.worker_only {
+        return target_shop::run_worker(config, shutdown_signal()).await;
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -11,7 +11,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use crate::auth::{AuthUser, MaybeUser};
 use crate::drf;
-use crate::{AppState, auth, cart, catalog, health, orders, telemetry};
+use crate::{AppState, auth, cart, catalog, health, orders, payments, telemetry};
 
 /// Who a route's view lets in (DRF's authentication and permission classes).
 #[derive(Clone, Copy)]
@@ -194,6 +194,20 @@ pub fn app(state: AppState) -> Router {
             Access::User,
             &[M::POST],
             post(orders::routes::cancel),
+        )
+        .route(
+            "/api/payments/confirm/",
+            "Payment Confirm",
+            Access::User,
+            &[M::POST],
+            post(payments::routes::confirm),
+        )
+        .route(
+            "/api/payments/{payment_key}/cancel/",
+            "Payment Cancel",
+            Access::User,
+            &[M::POST],
+            post(payments::routes::cancel),
         )
         .route(
             "/api/cart/",

@@ -1,5 +1,5 @@
 //! Request ids, request logs and `/metrics`: per-route request counts and latency histograms, the
-//! database pool's connections, in Prometheus' text format. Each shop has its own registry, so
+//! database pool's connections, the job queue's backlog and jobs done, in Prometheus' text format. Each shop has its own registry, so
 //! several shops in one process (tests) never mix their numbers.
 
 use std::sync::Arc;
@@ -31,12 +31,21 @@ struct PoolLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
 pub struct Telemetry {
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     pool: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    jobs_processed: Family<JobLabels, Counter>,
+    jobs_backlog: Gauge,
+    jobs_in_progress: Gauge,
 }
 
 impl Telemetry {
@@ -71,13 +80,41 @@ impl Telemetry {
             "The pool's size",
             pool_max.clone(),
         );
+        let jobs_processed = Family::<JobLabels, Counter>::default();
+        let jobs_backlog = Gauge::default();
+        let jobs_in_progress = Gauge::default();
+        registry.register(
+            "jobs_processed",
+            "Jobs this process's worker ran, by kind and outcome (ok, error)",
+            jobs_processed.clone(),
+        );
+        registry.register(
+            "jobs_backlog",
+            "Jobs enqueued and not yet done (waiting or in progress), across all workers",
+            jobs_backlog.clone(),
+        );
+        registry.register(
+            "jobs_in_progress",
+            "Jobs delivered to a worker and not yet acknowledged",
+            jobs_in_progress.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
             latency,
             pool,
             pool_max,
+            jobs_processed,
+            jobs_backlog,
+            jobs_in_progress,
         })
+    }
+
+    /// Counts a job the worker ran.
+    pub fn job_processed(&self, kind: &'static str, outcome: &'static str) {
+        self.jobs_processed
+            .get_or_create(&JobLabels { kind, outcome })
+            .inc();
     }
 }
 
@@ -140,6 +177,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     telemetry
         .pool_max
         .set(i64::from(state.db.options().get_max_connections()));
+    match crate::jobs::backlog(&state).await {
+        Ok((backlog, in_progress)) => {
+            telemetry.jobs_backlog.set(backlog as i64);
+            telemetry.jobs_in_progress.set(in_progress as i64);
+        }
+        // The request numbers are still worth a scrape.
+        Err(e) => tracing::warn!(error = %e, "reading the job backlog"),
+    }
     let mut body = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &telemetry.registry) {
         tracing::error!(error = %e, "encoding metrics");

@@ -35,6 +35,7 @@ pub async fn reserve_stock(
         user.id,
         None,
         quantity.unwrap_or(1) as i32,
+        state.reservation_lifetime,
     )
     .await?;
     if state.faults.reservation_serializer {
@@ -118,6 +119,7 @@ pub async fn create(
             user.id,
             Some(order_id),
             *quantity,
+            state.reservation_lifetime,
         )
         .await?;
         if !result.success {

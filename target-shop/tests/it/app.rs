@@ -87,8 +87,14 @@ impl TestApp {
 
     /// The same database and Redis prefix, served by a shop with these faults switched on.
     pub async fn with_faults(self, faults: &[&str]) -> Self {
+        let faults = target_shop::faults::Faults::parse(faults.iter().copied()).unwrap();
+        self.with_config(|config| config.faults = faults).await
+    }
+
+    /// The same database and Redis prefix, served by a shop with its configuration changed.
+    pub async fn with_config(self, change: impl FnOnce(&mut Config)) -> Self {
         let mut config = self.config.clone();
-        config.faults = target_shop::faults::Faults::parse(faults.iter().copied()).unwrap();
+        change(&mut config);
         drop(self);
         Self::serve(config).await
     }

@@ -9,9 +9,12 @@ mod app;
 mod auth;
 mod cart;
 mod catalog;
+mod jobs;
 mod orders;
+mod payments;
 mod routing;
 mod seeded;
+mod toss;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -61,6 +64,19 @@ fn all() -> Vec<(&'static str, Test)> {
         orders::two_hundred_buyers_of_fifty_never_oversell,
         orders::the_no_lock_fault_oversells,
         orders::the_reservation_serializer_fault_is_a_500_that_changes_nothing,
+        payments::a_confirm_pays_the_order_once,
+        payments::concurrent_confirms_of_one_order_pay_once,
+        payments::confirm_refuses_bad_input_and_orders_it_cannot_pay,
+        payments::tosss_refusal_is_passed_through_and_the_order_stays_pending,
+        payments::a_confirm_whose_answer_is_lost_still_pays_once,
+        payments::a_timed_out_confirm_answers_503_and_a_retry_pays,
+        payments::money_taken_for_an_order_expired_meanwhile_is_refunded,
+        payments::cancelling_a_payment_refunds_it_and_returns_the_stock,
+        payments::a_paid_order_is_never_expired,
+        jobs::a_payments_jobs_happen_once_even_when_a_worker_dies_mid_job,
+        jobs::expired_reservations_give_their_stock_back,
+        jobs::the_worker_runs_jobs_and_expires_reservations_on_its_own,
+        jobs::the_inline_jobs_fault_does_the_jobs_inside_the_confirm,
         routing::token_views_answer_post_only,
         routing::authentication_comes_before_the_method_check,
         routing::a_missing_trailing_slash_is_redirected,

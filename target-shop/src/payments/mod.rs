@@ -1,0 +1,414 @@
+//! Payments through Toss (shop-api.md, "Payment confirm"). The rules that keep money and stock
+//! right under retries, races and a flaky provider:
+//! - Toss is asked only for a pending order whose amount matches; a paid one is a 409 at once.
+//! - An answer that leaves in doubt whether Toss approved (no answer, a dropped connection,
+//!   `ALREADY_PROCESSED_PAYMENT`, Toss's 5xx) is settled by looking the payment up by orderId: an
+//!   approved payment is never lost, and the shop never confirms it a second time.
+//! - The order is paid, its stock committed and its payment stored in one transaction under the
+//!   order's row lock, so two confirms of one order (or a confirm and the expiry sweep) cannot
+//!   both win; the payment table's partial unique index is the last line of defence.
+//! - Money approved for an order that expired meanwhile is refunded, and the row kept for audit.
+
+pub mod routes;
+pub mod toss;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::{jobs, orders};
+use toss::{Payment, TossError};
+
+/// Where and how the shop reaches Toss.
+#[derive(Debug, Clone)]
+pub struct TossConfig {
+    /// Base URL of the Toss API (the mock's by default).
+    pub url: String,
+    /// The secret key (`test_sk_...`); sent as `Basic base64("key:")`.
+    pub secret_key: String,
+    /// Longest wait for one Toss call.
+    pub timeout: Duration,
+}
+
+impl Default for TossConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8090".into(),
+            secret_key: "test_sk_shopload".into(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `POST /api/payments/confirm/` as the Toss success redirect gives it.
+#[derive(Debug, Clone)]
+pub struct ConfirmRequest {
+    pub payment_key: String,
+    /// The order's `order_number`.
+    pub order_id: String,
+    pub amount: i64,
+}
+
+/// The order row the payment rules look at.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct OrderRow {
+    id: i64,
+    order_number: String,
+    status: String,
+    total_amount: i64,
+}
+
+fn not_found_order() -> ApiError {
+    ApiError::NotFound("No Order matches the given query.".into())
+}
+
+fn already_paid(order_number: &str) -> ApiError {
+    ApiError::coded(
+        StatusCode::CONFLICT,
+        "ALREADY_PAID",
+        format!("Order {order_number} is already paid."),
+    )
+}
+
+fn not_payable(order_number: &str, status: &str) -> ApiError {
+    ApiError::coded(
+        StatusCode::BAD_REQUEST,
+        "ORDER_NOT_PAYABLE",
+        format!("Order {order_number} is {status} and cannot be paid."),
+    )
+}
+
+/// Toss's refusal, passed through for the client to branch on.
+fn refused(code: String, message: String) -> ApiError {
+    ApiError::Coded {
+        status: StatusCode::BAD_REQUEST,
+        code,
+        detail: message,
+    }
+}
+
+/// Confirms `request` for `user`: answers `{"order","payment"}` once the order is paid.
+pub async fn confirm(
+    state: &AppState,
+    user: AuthUser,
+    request: &ConfirmRequest,
+) -> Result<Value, ApiError> {
+    let order: OrderRow = sqlx::query_as(
+        "SELECT id, order_number, status, total_amount FROM orders_order
+         WHERE order_number = $1 AND user_id = $2",
+    )
+    .bind(&request.order_id)
+    .bind(user.id)
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(not_found_order)?;
+    match order.status.as_str() {
+        "paid" => return Err(already_paid(&order.order_number)),
+        "pending" => {}
+        other => return Err(not_payable(&order.order_number, other)),
+    }
+    if request.amount != order.total_amount {
+        return Err(ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "AMOUNT_MISMATCH",
+            format!(
+                "Amount {} does not match the order total {}.",
+                request.amount, order.total_amount
+            ),
+        ));
+    }
+    // Per order and checkout session: a retry of this very confirm is replayed by Toss instead of
+    // run twice, while a new checkout after a decline (a new paymentKey) is a new request.
+    let idempotency_key = format!("confirm-{}-{}", order.order_number, request.payment_key);
+    let answer = state
+        .toss
+        .confirm(
+            &request.payment_key,
+            &order.order_number,
+            order.total_amount,
+            &idempotency_key,
+        )
+        .await;
+    let payment = match answer {
+        Ok(payment) => payment,
+        Err(e) if e.in_doubt() => {
+            tracing::warn!(order = %order.order_number, error = %e, "confirm in doubt: looking the payment up");
+            match approved_payment(state, &order).await {
+                Some(payment) => payment,
+                None => return Err(unsettled(e)),
+            }
+        }
+        Err(e) => return Err(unsettled(e)),
+    };
+    if payment.status != "DONE" {
+        return Err(ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "PAYMENT_NOT_DONE",
+            format!("The payment is {}, not approved.", payment.status),
+        ));
+    }
+    finish(state, user, &order, payment).await
+}
+
+/// The answer when Toss did not approve (or it could not be found out).
+fn unsettled(error: TossError) -> ApiError {
+    match error {
+        TossError::Refused { code, message, .. } => refused(code, message),
+        TossError::NoAnswer(_) => ApiError::PaymentProviderUnavailable,
+    }
+}
+
+/// Toss's payment for `order`, if Toss approved it for the order's amount.
+async fn approved_payment(state: &AppState, order: &OrderRow) -> Option<Payment> {
+    match state.toss.payment_by_order(&order.order_number).await {
+        Ok(payment)
+            if payment.status == "DONE"
+                && payment.total_amount == order.total_amount
+                && payment.order_id == order.order_number =>
+        {
+            Some(payment)
+        }
+        Ok(payment) => {
+            tracing::info!(order = %order.order_number, status = %payment.status, "not approved by Toss");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(order = %order.order_number, error = %e, "payment lookup failed");
+            None
+        }
+    }
+}
+
+/// Toss approved `payment`: the order is paid, its stock committed and the payment stored, all in
+/// one transaction under the order's row lock; then the catalog cache and the jobs.
+async fn finish(
+    state: &AppState,
+    user: AuthUser,
+    order: &OrderRow,
+    payment: Payment,
+) -> Result<Value, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM orders_order WHERE id = $1 FOR UPDATE")
+            .bind(order.id)
+            .fetch_one(&mut *tx)
+            .await?;
+    match status.as_str() {
+        "pending" => {}
+        "paid" => {
+            let recorded: Option<String> = sqlx::query_scalar(
+                "SELECT payment_key FROM payments_payment WHERE order_id = $1 AND status = 'DONE'",
+            )
+            .bind(order.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            drop(tx);
+            // Usually another confirm of this very payment got there first (Toss approved once:
+            // same idempotency key, or ALREADY_PROCESSED_PAYMENT). A second checkout of the same
+            // order approved as well would be a double charge: it goes back.
+            if recorded.as_deref() != Some(payment.payment_key.as_str()) {
+                refund_duplicate(state, order, &payment).await;
+            }
+            return Err(already_paid(&order.order_number));
+        }
+        other => {
+            drop(tx);
+            let other = other.to_string();
+            return Err(refund_unpayable(state, order, payment, &other).await);
+        }
+    }
+    let committed = orders::commit_order(&mut tx, order.id).await?;
+    if committed == 0 {
+        // A pending order always holds its reservations; paying one without would sell air.
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "order {} is pending without active reservations",
+            order.order_number
+        )));
+    }
+    sqlx::query("UPDATE orders_order SET status = 'paid' WHERE id = $1")
+        .bind(order.id)
+        .execute(&mut *tx)
+        .await?;
+    store_payment(&mut tx, order.id, &payment).await?;
+    tx.commit().await?;
+    tracing::info!(order = %order.order_number, payment_key = %payment.payment_key, "order paid");
+    orders::routes::changed_stock(state).await;
+    jobs::after_payment(state, order.id).await?;
+    Ok(json!({
+        "order": orders::routes::order_json(state, user, order.id).await?,
+        "payment": payment_json(&payment),
+    }))
+}
+
+async fn store_payment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    order: i64,
+    payment: &Payment,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "INSERT INTO payments_payment (order_id, payment_key, toss_order_id, amount, status, method,
+                                       approved_at, raw)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(order)
+    .bind(&payment.payment_key)
+    .bind(&payment.order_id)
+    .bind(payment.total_amount)
+    .bind(&payment.status)
+    .bind(&payment.method)
+    .bind(payment.approved_at)
+    .bind(&payment.raw)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Toss took money for an order that expired (or was cancelled) while Toss was deciding: give it
+/// back, and keep the payment's row (CANCELED, or DONE with an error log if the refund failed) so
+/// reconciliation sees it.
+async fn refund_unpayable(
+    state: &AppState,
+    order: &OrderRow,
+    payment: Payment,
+    status: &str,
+) -> ApiError {
+    let key = format!("cancel-{}", payment.payment_key);
+    let reason = format!("order {} is {status}", order.order_number);
+    let stored = match state.toss.cancel(&payment.payment_key, &reason, &key).await {
+        Ok(cancelled) => cancelled,
+        Err(e) => {
+            tracing::error!(order = %order.order_number, payment_key = %payment.payment_key, error = %e,
+                "approved payment of an unpayable order could not be refunded");
+            payment
+        }
+    };
+    let recorded = async {
+        let mut tx = state.db.begin().await?;
+        sqlx::query("SELECT 1 FROM orders_order WHERE id = $1 FOR UPDATE")
+            .bind(order.id)
+            .execute(&mut *tx)
+            .await?;
+        store_payment(&mut tx, order.id, &stored).await?;
+        tx.commit().await?;
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    if let Err(e) = recorded {
+        tracing::error!(order = %order.order_number, payment_key = %stored.payment_key, error = %e,
+            "recording the refunded payment failed");
+    }
+    ApiError::coded(
+        StatusCode::BAD_REQUEST,
+        "ORDER_NOT_PAYABLE",
+        format!(
+            "Order {} is {status} and cannot be paid; the payment was refunded.",
+            order.order_number
+        ),
+    )
+}
+
+/// A second approved payment of an order already paid: refunded (logged; its row cannot be kept,
+/// since one order has one payment row).
+async fn refund_duplicate(state: &AppState, order: &OrderRow, payment: &Payment) {
+    let key = format!("cancel-{}", payment.payment_key);
+    let reason = format!("order {} is already paid", order.order_number);
+    match state.toss.cancel(&payment.payment_key, &reason, &key).await {
+        Ok(_) => tracing::warn!(order = %order.order_number, payment_key = %payment.payment_key,
+            "duplicate payment refunded"),
+        Err(e) => tracing::error!(order = %order.order_number, payment_key = %payment.payment_key,
+            error = %e, "duplicate payment could not be refunded"),
+    }
+}
+
+/// The payment as the confirm and cancel answers show it.
+fn payment_json(payment: &Payment) -> Value {
+    json!({
+        "paymentKey": payment.payment_key,
+        "orderId": payment.order_id,
+        "status": payment.status,
+        "method": payment.method,
+        "totalAmount": payment.total_amount,
+        "approvedAt": payment.approved_at.as_ref().map(crate::drf::datetime),
+    })
+}
+
+/// A full refund of `user`'s payment `payment_key`: Toss first, then the order `cancelled`, the
+/// payment `CANCELED` and the stock back on the shelf, in one transaction under the order's lock.
+pub async fn cancel(
+    state: &AppState,
+    user: AuthUser,
+    payment_key: &str,
+    reason: &str,
+) -> Result<Value, ApiError> {
+    let row: Option<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT o.id, o.order_number, o.status, p.status FROM payments_payment p
+         JOIN orders_order o ON o.id = p.order_id
+         WHERE p.payment_key = $1 AND o.user_id = $2",
+    )
+    .bind(payment_key)
+    .bind(user.id)
+    .fetch_optional(&state.db)
+    .await?;
+    let (order, order_number, order_status, payment_status) =
+        row.ok_or_else(|| ApiError::NotFound("No Payment matches the given query.".into()))?;
+    if order_status != "paid" || payment_status != "DONE" {
+        return Err(ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "PAYMENT_NOT_CANCELLABLE",
+            format!(
+                "Only a paid order's payment can be cancelled; order {order_number} is {order_status}."
+            ),
+        ));
+    }
+    let idempotency_key = format!("cancel-{payment_key}");
+    let payment = match state
+        .toss
+        .cancel(payment_key, reason, &idempotency_key)
+        .await
+    {
+        Ok(payment) => payment,
+        Err(e) if e.in_doubt() => match state.toss.payment(payment_key).await {
+            Ok(payment) if payment.status == "CANCELED" => payment,
+            _ => return Err(unsettled(e)),
+        },
+        Err(e) => return Err(unsettled(e)),
+    };
+    if payment.status != "CANCELED" {
+        return Err(ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "PAYMENT_NOT_CANCELLED",
+            format!("The payment is {}, not cancelled.", payment.status),
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM orders_order WHERE id = $1 FOR UPDATE")
+            .bind(order)
+            .fetch_one(&mut *tx)
+            .await?;
+    // A concurrent cancel of the same payment may have done all this already.
+    if status == "paid" {
+        orders::restock_order(&mut tx, order).await?;
+        sqlx::query("UPDATE orders_order SET status = 'cancelled' WHERE id = $1")
+            .bind(order)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE payments_payment SET status = $2, raw = $3 WHERE payment_key = $1")
+            .bind(payment_key)
+            .bind(&payment.status)
+            .bind(&payment.raw)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(order = %order_number, %payment_key, "payment cancelled");
+        orders::routes::changed_stock(state).await;
+    }
+    Ok(json!({
+        "order": orders::routes::order_json(state, user, order).await?,
+        "payment": payment_json(&payment),
+    }))
+}

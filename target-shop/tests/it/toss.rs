@@ -1,0 +1,197 @@
+//! The real Toss mock in-process on 127.0.0.1:0, and a buyer's path to a pending order: the
+//! payment and job tests start from here.
+
+use std::net::SocketAddr;
+
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::app::TestApp;
+
+/// Prices the payment tests set, so totals (and points) are known: 1 % of 2 x 15,000 is 300.
+pub const PRICE: i32 = 15_000;
+
+pub struct TossMock {
+    pub addr: SocketAddr,
+    client: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TossMock {
+    pub async fn start() -> Self {
+        Self::start_with(toss_mock::Config::default()).await
+    }
+
+    pub async fn start_with(config: toss_mock::Config) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let served = toss_mock::serve(config, listener, async move {
+                let _ = stopped.await;
+            })
+            .await;
+            if let Err(e) = served {
+                eprintln!("toss-mock: {e:#}");
+            }
+        });
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            _shutdown: shutdown,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let key = base64::engine::general_purpose::STANDARD.encode("test_sk_shopload:");
+        self.client
+            .request(method, format!("{}{path}", self.url()))
+            .header("Authorization", format!("Basic {key}"))
+    }
+
+    /// What the buyer's checkout does: a payment session for the order; its paymentKey.
+    pub async fn checkout(&self, order_number: &str, amount: i64) -> String {
+        let response = self
+            .request(Method::POST, "/__mock/payments")
+            .json(
+                &json!({"orderId": order_number, "amount": amount, "orderName": "load test order"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["paymentKey"].as_str().unwrap().to_string()
+    }
+
+    /// `PUT /__mock/chaos`: replaces the chaos settings.
+    pub async fn chaos(&self, settings: Value) {
+        let response = self
+            .request(Method::PUT, "/__mock/chaos")
+            .json(&settings)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.request(Method::GET, "/__mock/stats")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Toss's view of an order's payment.
+    pub async fn lookup(&self, order_number: &str) -> Value {
+        self.request(Method::GET, &format!("/v1/payments/orders/{order_number}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl TestApp {
+    /// This shop, confirming against `toss`.
+    pub async fn with_toss(self, toss: &TossMock) -> Self {
+        let url = toss.url();
+        self.with_config(|config| config.toss.url = url).await
+    }
+}
+
+/// `users` seeded users (their tokens) and products 0..4 priced [`PRICE`] with stock 10000.
+pub async fn shop(app: &TestApp, users: u32) -> (Vec<String>, Vec<i64>) {
+    let pool = fixtures::seed::pool(&app.database_url).unwrap();
+    let plan = fixtures::seed::SeedPlan {
+        users,
+        products: 4,
+        categories: 1,
+        hash_iterations: 1000,
+        ..fixtures::seed::SeedPlan::default()
+    };
+    fixtures::seed::seed(&pool, &plan).await.unwrap();
+    sqlx::query("UPDATE products_product SET price = $1")
+        .bind(PRICE)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM products_product ORDER BY id")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    let logins = (0..users).map(|i| async move {
+        app.login(&format!("load_test_user_{i}"), "testpass123")
+            .await
+            .1
+    });
+    (futures::future::join_all(logins).await, ids)
+}
+
+/// A pending order of `quantity` of `product`: `(id, order_number, total_amount)`.
+pub async fn order(app: &TestApp, token: &str, product: i64, quantity: i32) -> (i64, String, i64) {
+    let body = json!({"items": [{"product_id": product, "quantity": quantity}]});
+    let reply = app
+        .send(Method::POST, "/api/orders/", token, Some(&body))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let order = reply.json();
+    (
+        order["id"].as_i64().unwrap(),
+        order["order_number"].as_str().unwrap().to_string(),
+        order["total_amount"].as_i64().unwrap(),
+    )
+}
+
+/// `POST /api/payments/confirm/` as the success redirect gives it (the amount as text).
+pub async fn confirm(
+    app: &TestApp,
+    token: &str,
+    payment_key: &str,
+    order_number: &str,
+    amount: i64,
+) -> crate::app::Reply {
+    let body =
+        json!({"paymentKey": payment_key, "orderId": order_number, "amount": amount.to_string()});
+    app.send(Method::POST, "/api/payments/confirm/", token, Some(&body))
+        .await
+}
+
+pub async fn stock(app: &TestApp, product: i64) -> (i32, i32, i32) {
+    sqlx::query_as(
+        "SELECT physical_stock, reserved_stock, available_stock FROM products_productstock WHERE product_id = $1",
+    )
+    .bind(product)
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap()
+}
+
+pub async fn order_status(app: &TestApp, order: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM orders_order WHERE id = $1")
+        .bind(order)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap()
+}
+
+/// `(payment_key, status)` of every payment row of the order.
+pub async fn payments(app: &TestApp, order: i64) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT payment_key, status FROM payments_payment WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(order)
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap()
+}
