@@ -1,0 +1,226 @@
+//! Whole phases: the shipped phase files and scenarios, shortened, against the real shop and mock.
+
+use std::sync::Arc;
+
+use fixtures::reconcile::{self, Before};
+
+use crate::world::{Shop, World, loadgen, phase_file, read_json};
+
+/// Every endpoint the shop scenario calls must appear in the stats, and none may fail.
+pub async fn the_shop_scenario_runs_clean_and_covers_every_endpoint(world: Arc<World>) {
+    let shop = Shop::start(&world, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("s.json");
+    let toss = format!("toss_url={}", shop.mock_url);
+    let code = loadgen(&[
+        "--host",
+        &shop.url,
+        "--scenario",
+        "shop",
+        "-u",
+        "20",
+        "-r",
+        "10",
+        "-t",
+        "20s",
+        "--var",
+        &toss,
+        "--json",
+        json.to_str().unwrap(),
+        "--only-summary",
+        "--seed",
+        "11",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    let s = read_json(&json);
+    let agg = &s["aggregate"];
+    assert_eq!(
+        agg["failures"],
+        0,
+        "{}",
+        serde_json::to_string_pretty(&s["failures"]).unwrap()
+    );
+    let names: Vec<String> = s["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["method"].as_str().unwrap(),
+                e["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for endpoint in [
+        "POST /api/auth/login/",
+        "GET /api/products/",
+        "GET /api/products/[product_id]/",
+        "POST /api/cart/items/",
+        "POST /api/orders/",
+        "POST toss checkout (mock)",
+        "POST /api/payments/confirm/",
+    ] {
+        assert!(
+            names.iter().any(|n| n == endpoint),
+            "{endpoint} missing from {names:?}"
+        );
+    }
+}
+
+pub async fn a_smoke_phase_passes_and_writes_every_report(world: Arc<World>) {
+    let shop = Shop::start(&world, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    let toss = format!("toss_url={}", shop.mock_url);
+    let code = loadgen(&[
+        "--phase",
+        &phase_file("smoke"),
+        "--host",
+        &shop.url,
+        "-t",
+        "20s",
+        "--var",
+        &toss,
+        "--csv",
+        &p("smoke"),
+        "--html",
+        &p("report.html"),
+        "--json",
+        &p("summary.json"),
+        "--junit",
+        &p("junit.xml"),
+        "--only-summary",
+    ])
+    .await;
+    assert_eq!(code, 0, "the smoke phase's thresholds hold");
+    let s = read_json(&dir.path().join("summary.json"));
+    assert_eq!(s["passed"], true);
+    assert_eq!(s["aggregate"]["failures"], 0);
+    assert_eq!(s["meta"]["phase"], "smoke");
+    for csv in [
+        "smoke_stats.csv",
+        "smoke_stats_history.csv",
+        "smoke_failures.csv",
+        "smoke_exceptions.csv",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(csv)).unwrap();
+        assert!(
+            text.ends_with("\r\n") && text.lines().next().unwrap().contains(','),
+            "{csv}"
+        );
+    }
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("failures=\"0\"") && junit.contains("avg &lt; 200ms"),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("PASSED") && html.contains("<svg"));
+}
+
+/// The plan's payment phase, shortened: 100 payers on five hot products with 20 units each.
+async fn payment_phase(
+    world: &World,
+    faults: &[&str],
+    chaos: Option<serde_json::Value>,
+) -> (Vec<reconcile::Check>, serde_json::Value) {
+    let shop = Shop::start(world, faults).await;
+    if let Some(chaos) = chaos {
+        shop.chaos(chaos).await;
+    }
+    let db = reconcile::connect(&shop.database_url).await.unwrap();
+    let page: serde_json::Value = reqwest::get(format!("{}/api/products/", shop.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hot: Vec<i64> = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(5)
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    reconcile::limit_stock(&db, &hot, 20).await.unwrap();
+    let before = Before::take(&db).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("s.json");
+    let toss = format!("toss_url={}", shop.mock_url);
+    loadgen(&[
+        "--phase",
+        &phase_file("payment"),
+        "--host",
+        &shop.url,
+        "-u",
+        "100",
+        "-r",
+        "50",
+        "-t",
+        "30s",
+        "--var",
+        &toss,
+        "--json",
+        json.to_str().unwrap(),
+        "--only-summary",
+    ])
+    .await;
+    let checks = reconcile::check(&db, &shop.mock_stats().await, &before)
+        .await
+        .unwrap();
+    (checks, read_json(&json))
+}
+
+fn failed(checks: &[reconcile::Check]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect()
+}
+
+pub async fn a_payment_phase_on_scarce_hot_products_reconciles(world: Arc<World>) {
+    let (checks, s) = payment_phase(&world, &[], None).await;
+    assert!(failed(&checks).is_empty(), "{:?}", failed(&checks));
+    let orders = s["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "/api/orders/")
+        .unwrap();
+    assert!(
+        orders["handled"].as_u64().unwrap() > 0,
+        "out-of-stock answers occurred: {orders}"
+    );
+    assert_eq!(s["aggregate"]["failures"], 0, "{}", s["failures"]);
+}
+
+pub async fn commit_then_drop_chaos_still_reconciles(world: Arc<World>) {
+    let (checks, s) = payment_phase(
+        &world,
+        &[],
+        Some(serde_json::json!({"commit_then_drop_rate": 0.05})),
+    )
+    .await;
+    assert!(failed(&checks).is_empty(), "{:?}", failed(&checks));
+    let confirm = s["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "/api/payments/confirm/")
+        .unwrap();
+    assert!(confirm["requests"].as_u64().unwrap() > 20, "{confirm}");
+}
+
+pub async fn the_no_lock_fault_is_caught_by_the_reconciliation(world: Arc<World>) {
+    let (checks, _) = payment_phase(&world, &["no-lock"], None).await;
+    let failed = failed(&checks);
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.starts_with("stock = initial - sold")),
+        "the oversell is caught: {failed:?}"
+    );
+}

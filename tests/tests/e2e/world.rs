@@ -1,0 +1,182 @@
+//! `World`: one stack and a migrated, seeded template database for the run. `Shop`: a fresh
+//! database, the Toss mock and the shop, all on 127.0.0.1:0, for one test.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fixtures::database::TemplateDatabase;
+use fixtures::seed::SeedPlan;
+use fixtures::stack::{Provider, Stack, StackConfig, default_search_path};
+use tokio::sync::oneshot;
+
+pub struct World {
+    stack: std::sync::Mutex<Option<Stack>>,
+    pub redis_url: String,
+    pub template: TemplateDatabase,
+}
+
+impl World {
+    pub async fn start() -> Result<Self, String> {
+        let provider = std::env::var("SHOPLOAD_PROVIDER")
+            .ok()
+            .map(|p| p.parse::<Provider>())
+            .transpose()?
+            .unwrap_or(Provider::Auto);
+        let path = std::env::var_os("PATH");
+        let mut config = StackConfig::new(
+            provider,
+            default_search_path(path.as_deref()),
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks"),
+        );
+        config.postgres_image = std::env::var("SHOPLOAD_POSTGRES_IMAGE").ok();
+        config.redis_image = std::env::var("SHOPLOAD_REDIS_IMAGE").ok();
+        let stack = Stack::start(&config)
+            .await
+            .map_err(|e| format!("the end-to-end tests need PostgreSQL and Redis: {e}"))?;
+        let template =
+            TemplateDatabase::create(stack.database_url(), "e2e_template", |url| async move {
+                fixtures::seed::migrate(&url).await?;
+                let pool = fixtures::seed::pool(&url)?;
+                // Any iteration count verifies; a thousand keeps 100 logins from dominating a 30 s phase.
+                let plan = SeedPlan {
+                    hash_iterations: 1000,
+                    ..SeedPlan::default()
+                };
+                fixtures::seed::seed(&pool, &plan).await?;
+                Ok::<(), anyhow::Error>(())
+            })
+            .await?;
+        Ok(Self {
+            redis_url: stack.redis_url().to_owned(),
+            stack: std::sync::Mutex::new(Some(stack)),
+            template,
+        })
+    }
+
+    pub async fn stop(&self) {
+        let stack = self.stack.lock().ok().and_then(|mut s| s.take());
+        if let Some(stack) = stack
+            && let Err(e) = stack.stop().await
+        {
+            eprintln!("stopping the test stack: {e}");
+        }
+    }
+}
+
+/// A running mock and shop on a fresh copy of the seeded database.
+pub struct Shop {
+    pub url: String,
+    pub mock_url: String,
+    pub database_url: String,
+    _stop: Vec<oneshot::Sender<()>>,
+}
+
+async fn listen() -> (tokio::net::TcpListener, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+impl Shop {
+    pub async fn start(world: &World, faults: &[&str]) -> Self {
+        let database_url = world.template.fresh().await.unwrap();
+        let (mock_listener, mock_addr) = listen().await;
+        let (stop_mock, mock_stopped) = oneshot::channel::<()>();
+        tokio::spawn(toss_mock::serve(
+            toss_mock::Config {
+                seed: 7,
+                ..toss_mock::Config::default()
+            },
+            mock_listener,
+            async move {
+                let _ = mock_stopped.await;
+            },
+        ));
+        let mock_url = format!("http://{mock_addr}");
+
+        let mut config = target_shop::Config::new(&database_url, &world.redis_url);
+        config.redis_prefix = format!("e2e:{}:", database_url.rsplit('/').next().unwrap_or("x"));
+        config.toss.url = mock_url.clone();
+        config.pool_size = 40;
+        config.faults = target_shop::faults::Faults::parse(faults.iter().copied()).unwrap();
+        let (shop_listener, shop_addr) = listen().await;
+        let (stop_shop, shop_stopped) = oneshot::channel::<()>();
+        tokio::spawn(target_shop::serve(config, shop_listener, async move {
+            let _ = shop_stopped.await;
+        }));
+        let url = format!("http://{shop_addr}");
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let shop_ok = client
+                .get(format!("{url}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            let mock_ok = client
+                .get(format!("{mock_url}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if shop_ok && mock_ok {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the shop or the mock did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            url,
+            mock_url,
+            database_url,
+            _stop: vec![stop_mock, stop_shop],
+        }
+    }
+
+    pub async fn mock_stats(&self) -> serde_json::Value {
+        reqwest::get(format!("{}/__mock/stats", self.mock_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn chaos(&self, chaos: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .put(format!("{}/__mock/chaos", self.mock_url))
+            .basic_auth("test_sk_shopload", Some(""))
+            .json(&chaos)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "setting chaos: {}",
+            r.text().await.unwrap()
+        );
+    }
+}
+
+/// Runs loadgen in this process with `args` (after `loadgen run`); returns its exit code.
+pub async fn loadgen(args: &[&str]) -> u8 {
+    use clap::Parser as _;
+    let cli = loadgen::cli::Cli::try_parse_from(["loadgen", "run"].iter().chain(args)).unwrap();
+    match cli.command {
+        loadgen::cli::Command::Run(args) => loadgen::cli::run(*args).await.unwrap(),
+        loadgen::cli::Command::Scenarios => unreachable!(),
+    }
+}
+
+pub fn phase_file(name: &str) -> String {
+    format!(
+        "{}/../loadgen/phases/{name}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
