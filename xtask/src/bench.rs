@@ -37,6 +37,8 @@ pub enum Target {
     /// loadgen beside wrk and Locust FastHttpUser on one core (>= 5x Locust, >= 0.5x wrk), its RSS
     /// at 10,000 idle users (< 200 MB), and its corrected p99/p99.9 against 1 s stalls
     Loadgen,
+    /// toss-mock: confirm throughput and p99 at 500 concurrent payers, RSS after 1M payments
+    Toss,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -44,6 +46,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Target::Seed => seed(args).await,
         Target::Shop => crate::bench_shop::run(&args.stack).await,
         Target::Loadgen => crate::bench_loadgen::run().await,
+        Target::Toss => crate::bench_toss::run().await,
     }
 }
 

@@ -56,6 +56,13 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The server's process id (its `/proc/<pid>/status` has its memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let group = nix::unistd::Pid::from_raw(self.child.id() as i32);

@@ -7,6 +7,7 @@
 mod bench;
 mod bench_loadgen;
 mod bench_shop;
+mod bench_toss;
 mod children;
 mod down;
 mod phase;
@@ -44,7 +45,7 @@ enum Command {
     Seed(seed::Args),
     /// Run a phase of the load-test plan end to end: stack, seed, mock, shop, load, verdict, report
     Phase(phase::Args),
-    /// Measure against the performance targets (seed, shop, loadgen)
+    /// Measure against the performance targets (seed, shop, loadgen, toss)
     Bench(bench::Args),
 }
 
