@@ -12,6 +12,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::{Notify, mpsc};
 
+use crate::diagnosis::{self, ScenarioFacts};
+use crate::monitor;
 use crate::phase::{Outputs, Phase, parse_rate};
 use crate::report::{self, Meta, Results};
 use crate::runner::{self, Live, Plan, Stage};
@@ -19,6 +21,7 @@ use crate::saturation;
 use crate::scenario::Scenario;
 use crate::stats::{self, Recorder};
 use crate::threshold::Threshold;
+use crate::trend;
 use crate::user::Shared;
 use crate::verdict;
 
@@ -129,6 +132,60 @@ pub struct RunArgs {
     /// Give up on a request after this long (the plan's 60 s)
     #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT")]
     pub request_timeout: String,
+    /// Monitor PostgreSQL each second (connections by state, lock waits) and report the run's
+    /// top statements from pg_stat_statements: postgres://user:password@host:port/database
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOADGEN_DB_URL",
+        help_heading = "Server monitors"
+    )]
+    pub db_url: Option<String>,
+    /// Monitor Redis each second (memory, hit ratio, ops/s, clients, the job stream's backlog):
+    /// redis://host:port
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOADGEN_REDIS_URL",
+        help_heading = "Server monitors"
+    )]
+    pub redis_url: Option<String>,
+    /// The job stream whose backlog the Redis monitor follows
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "shop:jobs",
+        env = "LOADGEN_REDIS_STREAM",
+        help_heading = "Server monitors"
+    )]
+    pub redis_stream: String,
+    /// The job stream's consumer group (pending and lag)
+    #[arg(
+        long,
+        value_name = "GROUP",
+        default_value = "workers",
+        env = "LOADGEN_REDIS_GROUP",
+        help_heading = "Server monitors"
+    )]
+    pub redis_group: String,
+    /// Scrape the shop's Prometheus metrics each second (server time per route, DB pool, jobs):
+    /// http://host:port/metrics
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOADGEN_METRICS_URL",
+        help_heading = "Server monitors"
+    )]
+    pub metrics_url: Option<String>,
+    /// Follow a process's CPU and memory (with its children), repeatable: --pid shop=1234
+    #[arg(
+        long = "pid",
+        value_name = "NAME=PID",
+        env = "LOADGEN_PIDS",
+        value_delimiter = ',',
+        help_heading = "Server monitors"
+    )]
+    pub pids: Vec<String>,
 }
 
 /// A run, resolved from flags and the phase file.
@@ -271,6 +328,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
 async fn execute(r: Resolved, args: &RunArgs) -> anyhow::Result<u8> {
     crate::client::preflight(&r.host, Duration::from_secs(5)).await?;
+    let monitor_config = monitor_config(args)?;
+    let facts = ScenarioFacts::of(&r.scenario);
+    // Connected before the run, so the start-of-run snapshots are not taken under load.
+    let monitors = if monitor_config.is_empty() {
+        None
+    } else {
+        Some(monitor::connect(&monitor_config).await)
+    };
     let scenario_name = r.scenario.name.clone();
     let endpoints = r.scenario.endpoints.clone();
     let open_model = r.plan.open_model();
@@ -286,6 +351,7 @@ async fn execute(r: Resolved, args: &RunArgs) -> anyhow::Result<u8> {
     let live = Arc::new(Live::default());
     let (live_tx, mut live_rx) = mpsc::unbounded_channel::<stats::Second>();
     let recorder = Recorder::new(&endpoints, open_model);
+    let monitors = monitors.map(|m| m.start(recorder.start));
     let aggregator = tokio::spawn(stats::aggregate(
         recorder,
         receiver,
@@ -367,9 +433,15 @@ async fn execute(r: Resolved, args: &RunArgs) -> anyhow::Result<u8> {
     done.store(true, Ordering::Relaxed);
     let saturation = watcher.await.unwrap_or_default();
     let _ = console.await;
+    let server = match monitors {
+        Some(m) => Some(m.finish().await),
+        None => None,
+    };
 
     let verdicts = verdict::evaluate(&r.thresholds, &recorder);
-    let results = Results {
+    let stage_slos = trend::stage_slos(&r.thresholds, &recorder);
+    let drift = trend::drift(&recorder);
+    let mut results = Results {
         meta: Meta {
             phase: r.phase.as_ref().map(|p| p.name.clone()),
             scenario: scenario_name,
@@ -385,7 +457,16 @@ async fn execute(r: Resolved, args: &RunArgs) -> anyhow::Result<u8> {
         recorder,
         verdicts,
         saturation,
+        stage_slos,
+        drift,
+        server,
+        findings: Vec::new(),
     };
+    results.findings = diagnosis::diagnose(&diagnosis::View::of(
+        &results,
+        &facts,
+        results.server.as_ref(),
+    ));
     println!("{}", report::console::final_report(&results));
     write_outputs(&results, &r.outputs, args.csv_full_history)?;
     Ok(if results.passed() { 0 } else { 1 })
@@ -417,6 +498,24 @@ fn write_outputs(results: &Results, outputs: &Outputs, full_history: bool) -> an
         create(path, report::junit::render(results))?;
     }
     Ok(())
+}
+
+/// The monitors `--db-url`, `--redis-url`, `--metrics-url` and `--pid` ask for.
+fn monitor_config(args: &RunArgs) -> anyhow::Result<monitor::Config> {
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    Ok(monitor::Config {
+        db_url: nonempty(&args.db_url),
+        redis_url: nonempty(&args.redis_url),
+        redis_stream: args.redis_stream.clone(),
+        redis_group: args.redis_group.clone(),
+        metrics_url: nonempty(&args.metrics_url),
+        pids: args
+            .pids
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| monitor::parse_pid(p))
+            .collect::<anyhow::Result<_>>()?,
+    })
 }
 
 /// `loadgen scenarios`.

@@ -17,6 +17,27 @@ use tokio::net::TcpStream;
 pub struct Response {
     pub status: u16,
     pub body: Bytes,
+    /// `Allow`, `WWW-Authenticate` and `Retry-After` of an error answer: what explains it.
+    pub notable_headers: Option<String>,
+}
+
+/// The headers that explain an error answer, as `Name: value; Name: value`.
+fn notable_headers(status: u16, headers: &HeaderMap) -> Option<String> {
+    if status < 400 {
+        return None;
+    }
+    let found: Vec<String> = [
+        ("allow", "Allow"),
+        ("www-authenticate", "WWW-Authenticate"),
+        ("retry-after", "Retry-After"),
+    ]
+    .iter()
+    .filter_map(|(name, shown)| {
+        let value = headers.get(*name)?.to_str().ok()?;
+        Some(format!("{shown}: {value}"))
+    })
+    .collect();
+    (!found.is_empty()).then(|| found.join("; "))
 }
 
 /// Why a request got no response, worded as Locust users read it in failures.csv.
@@ -93,13 +114,18 @@ impl Connections {
             h.entry(USER_AGENT).or_insert_with(|| AGENT.clone());
             let response = sender.send_request(request).await.map_err(http_error)?;
             let status = response.status().as_u16();
+            let notable_headers = notable_headers(status, response.headers());
             let body = response
                 .into_body()
                 .collect()
                 .await
                 .map_err(http_error)?
                 .to_bytes();
-            Ok(Response { status, body })
+            Ok(Response {
+                status,
+                body,
+                notable_headers,
+            })
         })
         .await;
         let result = result.unwrap_or(Err(ClientError::Timeout(timeout)));

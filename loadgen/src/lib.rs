@@ -9,6 +9,8 @@
 
 pub mod cli;
 pub mod client;
+pub mod diagnosis;
+pub mod monitor;
 pub mod phase;
 pub mod report;
 pub mod runner;
@@ -17,5 +19,6 @@ pub mod scenario;
 pub mod stats;
 pub mod template;
 pub mod threshold;
+pub mod trend;
 pub mod user;
 pub mod verdict;

@@ -511,7 +511,11 @@ mod tests {
         }
         let shop = Scenario::load("shop").unwrap();
         let weights: Vec<u32> = shop.tasks.iter().map(|t| t.weight).collect();
-        assert_eq!(weights, [5, 3, 2, 1, 1], "the plan's mix");
+        assert_eq!(
+            weights,
+            [5, 3, 2, 1, 1, 1],
+            "the plan's mix, with the stock reservation"
+        );
         assert_eq!(
             shop.wait_time,
             WaitTime::Between(Duration::from_secs(1), Duration::from_secs(3))

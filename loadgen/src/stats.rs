@@ -48,6 +48,8 @@ pub struct Sample {
     pub lag_us: Option<u64>,
     pub bytes: u64,
     pub outcome: Outcome,
+    /// A failed answer as the server gave it (status, explaining headers, body excerpt).
+    pub example: Option<Box<str>>,
 }
 
 #[derive(Debug)]
@@ -270,6 +272,9 @@ pub struct FailureRow {
     pub occurrences: u64,
     pub first_seen: i64,
     pub last_seen: i64,
+    /// The first answer of this kind as the server gave it: what a reader needs to see the cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
 }
 
 /// One stage's own statistics.
@@ -406,7 +411,11 @@ impl Recorder {
                     occurrences: 0,
                     first_seen: now,
                     last_seen: now,
+                    example: None,
                 });
+            if row.example.is_none() {
+                row.example = s.example.as_deref().map(str::to_owned);
+            }
             row.occurrences += 1;
             row.last_seen = now;
         }
@@ -547,6 +556,7 @@ mod tests {
             lag_us: None,
             bytes: 10,
             outcome: Outcome::Success,
+            example: None,
         }
     }
 

@@ -199,15 +199,14 @@ impl User {
                 )
                 .await;
             let raw_us = started.elapsed().as_micros() as u64;
-            let (outcome, bytes, status) = match result {
-                Err(e) => (Outcome::Failure(e.to_string().into()), 0, None),
+            let (outcome, bytes, status, example) = match result {
+                Err(e) => (Outcome::Failure(e.to_string().into()), 0, None, None),
                 Ok(response) => {
                     let bytes = response.body.len() as u64;
-                    (
-                        self.judge(request, response.status, &response.body),
-                        bytes,
-                        Some(response.status),
-                    )
+                    let outcome = self.judge(request, response.status, &response.body);
+                    let example =
+                        matches!(outcome, Outcome::Failure(_)).then(|| failure_example(&response));
+                    (outcome, bytes, Some(response.status), example)
                 }
             };
             let ok = outcome == Outcome::Success;
@@ -217,6 +216,7 @@ impl User {
                 lag_us,
                 bytes,
                 outcome,
+                example,
             }));
             match status {
                 Some(401) if auth => Ok(401),
@@ -406,6 +406,32 @@ fn refresh_time(token: &Value, refresh_before: Option<Duration>) -> Option<Syste
         Duration::from_secs((exp.saturating_sub(iat) / 10).max(1))
     });
     Some(UNIX_EPOCH + Duration::from_secs(exp).saturating_sub(margin))
+}
+
+/// A failed answer as the server gave it, e.g.
+/// `405 Method Not Allowed · Allow: GET, HEAD, OPTIONS · {"detail":"Method \"POST\" not allowed."}`.
+fn failure_example(response: &crate::client::Response) -> Box<str> {
+    const BODY_CHARS: usize = 300;
+    let reason = hyper::StatusCode::from_u16(response.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut text = format!("{} {reason}", response.status);
+    if let Some(headers) = &response.notable_headers {
+        text.push_str(" · ");
+        text.push_str(headers);
+    }
+    let body = String::from_utf8_lossy(&response.body);
+    let body = body.trim();
+    if !body.is_empty() {
+        text.push_str(" · ");
+        let mut chars = body.chars();
+        text.extend(chars.by_ref().take(BODY_CHARS));
+        if chars.next().is_some() {
+            text.push('…');
+        }
+    }
+    text.into()
 }
 
 /// Locust's (requests') wording of a bad status, so failures.csv reads the same.

@@ -126,6 +126,9 @@ pub fn final_report(r: &Results) -> String {
                 "{:<18} {} {}: {}",
                 f.occurrences, f.method, f.name, f.error
             );
+            if let Some(example) = &f.example {
+                let _ = writeln!(out, "{:<18} answer: {example}", "");
+            }
         }
     }
     if r.recorder.relogins > 0 {
@@ -153,6 +156,67 @@ pub fn final_report(r: &Results) -> String {
         agg.fail_ratio() * 100.0,
         r.failure_band()
     );
+    if !r.stage_slos.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSteps (each judged by the SLO thresholds on its own)"
+        );
+        for slo in &r.stage_slos {
+            let stage = r.recorder.stages.get(slo.stage - 1);
+            let users = r.meta.stages.get(slo.stage - 1).map_or(0, |p| p.users);
+            let (p95, p99, fail) = stage.map_or((None, None, 0.0), |s| {
+                let a = &s.aggregate;
+                (a.percentile_ms(0.95), a.percentile_ms(0.99), a.fail_ratio())
+            });
+            let broken: Vec<String> = slo
+                .broken
+                .iter()
+                .map(|v| format!("{} (measured {})", v.threshold, v.actual_text))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  stage {} {:>5} users  p95 {:>8}  p99 {:>8}  failures {:>6.2}%  {}",
+                slo.stage,
+                users,
+                ms_text(p95),
+                ms_text(p99),
+                fail * 100.0,
+                if broken.is_empty() {
+                    "ok".to_owned()
+                } else {
+                    format!("BROKE {}", broken.join(", "))
+                }
+            );
+        }
+        match crate::trend::first_broken(&r.stage_slos) {
+            Some(first) => {
+                let users = r.meta.stages.get(first.stage - 1).map_or(0, |p| p.users);
+                let _ = writeln!(
+                    out,
+                    "  first step that broke an SLO: stage {} ({users} users)",
+                    first.stage
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  every step held its SLOs");
+            }
+        }
+    }
+    if let Some(d) = &r.drift {
+        let _ = writeln!(
+            out,
+            "\nDrift (first {0} s against last {0} s): p95 {1} -> {2}, failures {3:.2}% -> {4:.2}%{5}",
+            d.window_s,
+            ms_text(d.first.p95_ms),
+            ms_text(d.last.p95_ms),
+            d.first.fail_ratio * 100.0,
+            d.last.fail_ratio * 100.0,
+            if d.flags.is_empty() { ": steady" } else { "" }
+        );
+        for flag in &d.flags {
+            let _ = writeln!(out, "  {flag}");
+        }
+    }
     if !r.verdicts.is_empty() {
         let _ = writeln!(out, "\nThresholds");
         for v in &r.verdicts {
@@ -182,6 +246,7 @@ pub fn final_report(r: &Results) -> String {
             format!("FAILED ({})", failed.join("; "))
         }
     );
+    super::server::console(&mut out, r);
     out
 }
 
@@ -203,4 +268,8 @@ fn truncate(s: &str, width: usize) -> String {
         t.push('…');
         t
     }
+}
+
+fn ms_text(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0} ms"))
 }

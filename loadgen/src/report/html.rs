@@ -60,11 +60,14 @@ pub fn render(r: &Results) -> String {
     }
 
     thresholds(&mut h, r);
+    super::server::findings_html(&mut h, r);
     request_statistics(&mut h, r);
     percentiles(&mut h, r);
     stages(&mut h, r);
+    drift(&mut h, r);
     failures(&mut h, r);
     charts(&mut h, r);
+    super::server::html(&mut h, r);
     h.push_str("<footer>Made by loadgen (shopload). Percentiles are exact to 3 significant digits (HdrHistogram).</footer>\n</body></html>\n");
     h
 }
@@ -172,14 +175,14 @@ fn stages(h: &mut String, r: &Results) {
     if r.recorder.stages.len() < 2 {
         return;
     }
-    h.push_str("<h2>Stages</h2>\n<table><tr><th>Stage</th><th>Users</th><th>Arrival rate</th><th>Duration (s)</th><th># Requests</th><th>RPS</th><th>Fail %</th><th>Average (ms)</th><th>p95 (ms)</th><th>p99 (ms)</th></tr>\n");
+    h.push_str("<h2>Stages</h2>\n<table><tr><th>Stage</th><th>Users</th><th>Arrival rate</th><th>Duration (s)</th><th># Requests</th><th>RPS</th><th>Fail %</th><th>Average (ms)</th><th>p95 (ms)</th><th>p99 (ms)</th><th>SLOs of the step</th></tr>\n");
     for s in &r.recorder.stages {
         let plan = r.meta.stages.get(s.index);
         let seconds = s.end_s - s.start_s;
         let a = &s.aggregate;
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
             esc(&plan.map_or_else(|| format!("{}", s.index + 1), |p| p.name.clone())),
             plan.map_or(0, |p| p.users),
             plan.and_then(|p| p.arrival_rate)
@@ -191,9 +194,76 @@ fn stages(h: &mut String, r: &Results) {
             ms(a.avg_ms()),
             ms(percentile_ms(a.headline(), 0.95)),
             ms(percentile_ms(a.headline(), 0.99)),
+            step_slos(r, s.index),
         );
     }
     h.push_str("</table>\n");
+    if !r.stage_slos.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">{}</p>",
+            match crate::trend::first_broken(&r.stage_slos) {
+                Some(first) => format!(
+                    "First step that broke an SLO: <b>stage {}</b> ({} users).",
+                    first.stage,
+                    r.meta.stages.get(first.stage - 1).map_or(0, |p| p.users)
+                ),
+                None => "Every step held its SLOs.".to_owned(),
+            }
+        );
+    }
+}
+
+/// The SLO thresholds a step broke, or "ok".
+fn step_slos(r: &Results, index: usize) -> String {
+    match r.stage_slos.iter().find(|s| s.stage == index + 1) {
+        Some(slo) if !slo.broken.is_empty() => slo
+            .broken
+            .iter()
+            .map(|v| {
+                format!(
+                    "<span class=\"fail\">{} ({})</span>",
+                    esc(&v.threshold),
+                    esc(&v.actual_text)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("<br>"),
+        Some(_) => "ok".to_owned(),
+        None => "-".to_owned(),
+    }
+}
+
+fn drift(h: &mut String, r: &Results) {
+    let Some(d) = &r.drift else {
+        return;
+    };
+    let _ = writeln!(
+        h,
+        "<h2>Drift</h2>\n<p class=\"note\">The first {0} s of steady load against the last {0} s.</p>\n\
+         <table><tr><th>Window</th><th>Seconds</th><th>Users</th><th># Requests</th><th>Fail %</th><th>p50 (ms)</th><th>p95 (ms)</th></tr>",
+        d.window_s
+    );
+    for (name, w) in [("first", &d.first), ("last", &d.last)] {
+        let _ = writeln!(
+            h,
+            "<tr><td>{name}</td><td class=\"n\">{}-{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            w.from_s,
+            w.to_s,
+            w.users,
+            w.requests,
+            w.fail_ratio * 100.0,
+            ms(w.p50_ms),
+            ms(w.p95_ms)
+        );
+    }
+    h.push_str("</table>\n");
+    if d.flags.is_empty() {
+        h.push_str("<p>Steady: no drift beyond tolerance.</p>\n");
+    }
+    for flag in &d.flags {
+        let _ = writeln!(h, "<p class=\"fail\">{}</p>", esc(flag));
+    }
 }
 
 fn failures(h: &mut String, r: &Results) {
@@ -201,17 +271,18 @@ fn failures(h: &mut String, r: &Results) {
     if r.recorder.failures.is_empty() {
         h.push_str("<p class=\"note\">No failures.</p>\n");
     } else {
-        h.push_str("<table><tr><th># Failures</th><th>Method</th><th>Name</th><th>Message</th><th>First seen</th><th>Last seen</th></tr>\n");
+        h.push_str("<table><tr><th># Failures</th><th>Method</th><th>Name</th><th>Message</th><th>First seen</th><th>Last seen</th><th>The server's answer</th></tr>\n");
         for f in r.recorder.failures.values() {
             let _ = writeln!(
                 h,
-                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
                 f.occurrences,
                 esc(&f.method),
                 esc(&f.name),
                 esc(&f.error),
                 time(f.first_seen),
-                time(f.last_seen)
+                time(f.last_seen),
+                esc(f.example.as_deref().unwrap_or(""))
             );
         }
         h.push_str("</table>\n");

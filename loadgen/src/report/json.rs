@@ -50,7 +50,12 @@ pub fn render(r: &Results) -> anyhow::Result<String> {
         "relogins": r.recorder.relogins,
         "dropped_iterations": r.recorder.dropped,
         "saturation": r.saturation,
+        "stage_slos": r.stage_slos,
+        "first_broken_stage": crate::trend::first_broken(&r.stage_slos).map(|s| s.stage),
+        "drift": r.drift,
         "series": r.recorder.seconds,
+        "server": r.server,
+        "findings": r.findings,
     });
     Ok(serde_json::to_string_pretty(&summary)?)
 }

@@ -7,6 +7,7 @@ pub mod csv;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod server;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,6 +16,7 @@ use crate::runner::Stage;
 use crate::saturation::Saturation;
 use crate::stats::{Entry, Recorder};
 use crate::threshold::{Verdict, failure_band};
+use crate::trend::{Drift, StageSlo};
 
 /// What the run was.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +41,14 @@ pub struct Results {
     pub recorder: Recorder,
     pub verdicts: Vec<Verdict>,
     pub saturation: Saturation,
+    /// A stepped run: each step judged by the SLO thresholds on its own.
+    pub stage_slos: Vec<StageSlo>,
+    /// A single-stage run: its first and last windows compared.
+    pub drift: Option<Drift>,
+    /// What the server-side monitors saw (None when none ran).
+    pub server: Option<crate::monitor::Server>,
+    /// The diagnosis: findings over the client's and the server's data.
+    pub findings: Vec<crate::diagnosis::Finding>,
 }
 
 impl Results {
