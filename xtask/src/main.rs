@@ -11,6 +11,7 @@ mod bench_toss;
 mod children;
 mod down;
 mod phase;
+mod repro;
 mod seed;
 mod stack_args;
 mod status;
@@ -25,8 +26,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
-    about = "shopload's tasks: the PostgreSQL + Redis stack, test data, benchmarks (phase and repro \
-             arrive with the load generator)"
+    about = "shopload's tasks: the PostgreSQL + Redis stack, test data, the plan's phases, \
+             reproductions of its errors, benchmarks"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,6 +46,8 @@ enum Command {
     Seed(seed::Args),
     /// Run a phase of the load-test plan end to end: stack, seed, mock, shop, load, verdict, report
     Phase(phase::Args),
+    /// Reproduce an error of the plan with its bug on, then show it gone with the fix (--list)
+    Repro(repro::Args),
     /// Measure against the performance targets (seed, shop, loadgen, toss)
     Bench(bench::Args),
 }
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
             Command::Seed(args) => seed::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Phase(args) => phase::run(args).await,
+            Command::Repro(args) => repro::run(args).await,
         }
     });
     match result {

@@ -95,7 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(db) = &args.stack.database_url {
             seed(fixtures, db, false)?;
         }
-        let code = run_loadgen(loadgen, &args, host, None, &report_dir).await?;
+        let code = run_loadgen(loadgen, &args, host, None, &report_dir, None).await?;
         println!("report: {}", report_dir.join("report.html").display());
         return Ok(ExitCode::from(code));
     }
@@ -179,6 +179,7 @@ async fn with_stack(
         &shop.base_url,
         Some(&mock.base_url),
         report_dir,
+        Some((stack, &shop, &mock)),
     )
     .await?;
     let stats: serde_json::Value = reqwest::get(format!("{}/__mock/stats", mock.base_url))
@@ -194,7 +195,7 @@ async fn with_stack(
 }
 
 /// The payment scenario's hot products: the first five of the list's first page.
-async fn hot_products(shop: &str) -> anyhow::Result<Vec<i64>> {
+pub(crate) async fn hot_products(shop: &str) -> anyhow::Result<Vec<i64>> {
     let page: serde_json::Value = reqwest::get(format!("{shop}/api/products/"))
         .await?
         .json()
@@ -227,12 +228,16 @@ fn seed(fixtures: &Path, database_url: &str, migrate: bool) -> anyhow::Result<()
     Ok(())
 }
 
+/// Runs loadgen on the phase. `ours` (the stack, the shop and the mock this command started)
+/// turns loadgen's server monitors on: PostgreSQL, Redis, the shop's /metrics, and the processes'
+/// CPU and memory (the stack's own servers when they are local processes, not containers).
 async fn run_loadgen(
     loadgen: &Path,
     args: &Args,
     host: &str,
     mock: Option<&str>,
     report_dir: &Path,
+    ours: Option<(&Stack, &Server, &Server)>,
 ) -> anyhow::Result<u8> {
     let phase_file = workspace::root()
         .join("loadgen")
@@ -254,6 +259,20 @@ async fn run_loadgen(
         .arg(report_dir.join("junit.xml"));
     if let Some(mock) = mock {
         command.arg("--var").arg(format!("toss_url={mock}"));
+    }
+    if let Some((stack, shop, toss)) = ours {
+        command
+            .args(["--db-url", stack.database_url()])
+            .args(["--redis-url", stack.redis_url()])
+            .arg("--metrics-url")
+            .arg(format!("{}/metrics", shop.base_url))
+            .arg("--pid")
+            .arg(format!("shop={}", shop.pid()))
+            .arg("--pid")
+            .arg(format!("toss-mock={}", toss.pid()));
+        for p in stack.record().processes {
+            command.arg("--pid").arg(format!("{}={}", p.name, p.pid));
+        }
     }
     if let Some(u) = args.users {
         command.args(["--users", &u.to_string()]);

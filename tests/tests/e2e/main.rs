@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod phases;
+mod repro;
 mod world;
 
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ fn all() -> Vec<(&'static str, Test)> {
         phases::a_payment_phase_on_scarce_hot_products_reconciles,
         phases::commit_then_drop_chaos_still_reconciles,
         phases::the_no_lock_fault_is_caught_by_the_reconciliation,
+        repro::every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix,
     ]
 }
 

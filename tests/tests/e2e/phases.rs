@@ -58,6 +58,7 @@ pub async fn the_shop_scenario_runs_clean_and_covers_every_endpoint(world: Arc<W
         "GET /api/products/",
         "GET /api/products/[product_id]/",
         "POST /api/cart/items/",
+        "POST /api/products/[product_id]/stock/reserve/",
         "POST /api/orders/",
         "POST toss checkout (mock)",
         "POST /api/payments/confirm/",
@@ -74,9 +75,20 @@ pub async fn a_smoke_phase_passes_and_writes_every_report(world: Arc<World>) {
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
     let toss = format!("toss_url={}", shop.mock_url);
+    let metrics = format!("{}/metrics", shop.url);
+    let pid = format!("e2e={}", std::process::id());
     let code = loadgen(&[
         "--phase",
         &phase_file("smoke"),
+        // Every monitor on, as `cargo xtask phase` runs them: a clean run must find nothing.
+        "--db-url",
+        &shop.database_url,
+        "--redis-url",
+        &world.redis_url,
+        "--metrics-url",
+        &metrics,
+        "--pid",
+        &pid,
         "--host",
         &shop.url,
         "-t",
@@ -99,6 +111,27 @@ pub async fn a_smoke_phase_passes_and_writes_every_report(world: Arc<World>) {
     assert_eq!(s["passed"], true);
     assert_eq!(s["aggregate"]["failures"], 0);
     assert_eq!(s["meta"]["phase"], "smoke");
+    assert_eq!(
+        s["findings"],
+        serde_json::json!([]),
+        "a clean smoke run has no finding"
+    );
+    let server = &s["server"];
+    assert!(
+        server["postgres"]["points"].as_array().unwrap().len() >= 10
+            && server["redis"]["points"].as_array().unwrap().len() >= 10
+            && server["metrics"]["points"].as_array().unwrap().len() >= 10,
+        "every monitor sampled the run: {}",
+        server["notes"]
+    );
+    assert!(
+        !server["postgres"]["statements"]["by_total_time"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the run's statements from pg_stat_statements: {}",
+        server["notes"]
+    );
     for csv in [
         "smoke_stats.csv",
         "smoke_stats_history.csv",
@@ -164,6 +197,13 @@ async fn payment_phase(
         &toss,
         "--json",
         json.to_str().unwrap(),
+        // The phase file's own outputs would land in the working directory.
+        "--csv",
+        dir.path().join("payment").to_str().unwrap(),
+        "--html",
+        dir.path().join("report.html").to_str().unwrap(),
+        "--junit",
+        dir.path().join("junit.xml").to_str().unwrap(),
         "--only-summary",
     ])
     .await;
