@@ -186,6 +186,21 @@ pub fn build_release_all(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     for p in packages {
         command.args(["-p", p]);
     }
+    // `cargo xtask` (cargo run) hands xtask its own package's variables; build scripts that
+    // watch them (ring's watches CARGO_MANIFEST_DIR) would then rerun and rebuild half the tree
+    // that a plain `cargo build --release` in a shell had just built.
+    for (name, _) in std::env::vars_os() {
+        let name_str = name.to_string_lossy();
+        if name_str.starts_with("CARGO_PKG_")
+            || name_str.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name_str.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(&name);
+        }
+    }
     let status = command
         .current_dir(workspace::root())
         .status()

@@ -32,15 +32,34 @@ fn finding_ids(summary: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// The `xtask` binary that `cargo test --workspace` has just built beside this test (xtask's own
+/// tests need it), else `cargo xtask`. `cargo run -p xtask` resolves features for xtask alone, so
+/// on a fresh checkout it would compile most dependencies a second time (about a quarter of an
+/// hour on two cores) for the same program.
+fn xtask() -> Command {
+    let built = std::env::current_exe()
+        .ok()
+        .and_then(|test| Some(test.parent()?.parent()?.join("xtask")))
+        .filter(|path| path.is_file());
+    match built {
+        Some(path) => Command::new(path),
+        None => {
+            let mut cargo =
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+            cargo.arg("xtask");
+            cargo
+        }
+    }
+}
+
 pub async fn every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix(_world: Arc<World>) {
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let reports = dir.path().to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(cargo)
+        xtask()
             .current_dir(root)
-            .args(["xtask", "repro", "all", "--report-dir"])
+            .args(["repro", "all", "--report-dir"])
             .arg(&reports)
             .output()
             .unwrap()
