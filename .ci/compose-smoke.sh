@@ -109,7 +109,7 @@ done
 echo "the stack is up and the shop healthy in $((SECONDS - started)) s"
 compose ps
 
-# The phase's 10 users at 2/s (--run-time alone makes one stage of one user), for 20 s.
+# The phase's 10 users at 2/s, for 20 s (given, so a change to smoke.toml does not lengthen CI).
 section "compose smoke: cargo xtask phase smoke --host http://127.0.0.1:8000"
 set +e
 # CI hands over the xtask binary its tests built: `cargo xtask` resolves features for xtask alone

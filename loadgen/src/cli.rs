@@ -70,7 +70,7 @@ pub struct RunArgs {
     /// Users started (or stopped) per second
     #[arg(short = 'r', long, env = "LOADGEN_SPAWN_RATE")]
     pub spawn_rate: Option<f64>,
-    /// How long to run: 90s, 5m, 1h30m [default: 1m]
+    /// How long to run: 90s, 5m, 1h30m [default: 1m; with --phase alone: its stages scaled to fit]
     #[arg(short = 't', long, env = "LOADGEN_RUN_TIME")]
     pub run_time: Option<String>,
     /// Open model: start iterations at this rate (500/s) instead of looping users
@@ -200,6 +200,85 @@ struct Resolved {
     request_timeout: Duration,
 }
 
+/// The run's stages. A phase file's own, unless the command line shapes the run:
+/// `--run-time` alone scales the phase's stages to fit it (a short CI run of the same shape: the
+/// same users and spawn rates, every step shorter); `--users`, `--spawn-rate` or `--arrival-rate`
+/// make one stage, whose other settings default to the phase's peak stage (its users, spawn rate
+/// and arrival rate) and whole length.
+fn stages(
+    args: &RunArgs,
+    phase: Option<&Phase>,
+    arrival_rate: Option<f64>,
+) -> anyhow::Result<Vec<Stage>> {
+    let run_time = args
+        .run_time
+        .as_deref()
+        .map(|t| duration("--run-time", t))
+        .transpose()?;
+    if run_time.is_some_and(|t| t.is_zero()) {
+        bail!("--run-time must be longer than 0s");
+    }
+    let one_stage = args.users.is_some() || args.spawn_rate.is_some() || arrival_rate.is_some();
+    let peak = phase.and_then(|p| p.stages.iter().max_by_key(|s| s.users));
+    match (phase, run_time, one_stage) {
+        (Some(p), None, false) => return Ok(p.stages.clone()),
+        (Some(p), Some(total), false) => return Ok(scaled(&p.stages, total)),
+        _ => {}
+    }
+    let arrival_rate = arrival_rate.or(if args.users.is_none() {
+        peak.and_then(|s| s.arrival_rate)
+    } else {
+        None
+    });
+    let users = match (args.users, peak) {
+        (Some(u), _) => u,
+        (None, Some(s)) => s.users,
+        (None, None) => arrival_rate.map_or(1, |rate| (rate.ceil() as usize).max(1)),
+    };
+    if users == 0 {
+        bail!("--users must be at least 1");
+    }
+    let spawn_rate = args
+        .spawn_rate
+        .or(peak.map(|s| s.spawn_rate))
+        .unwrap_or(users as f64);
+    if spawn_rate.is_nan() || spawn_rate <= 0.0 {
+        bail!("--spawn-rate must be above 0");
+    }
+    let duration = match (run_time, phase) {
+        (Some(t), _) => t,
+        (None, Some(p)) => p.stages.iter().map(|s| s.duration).sum(),
+        (None, None) => Duration::from_secs(60),
+    };
+    Ok(vec![Stage {
+        name: match arrival_rate {
+            Some(r) => format!("{r}/s"),
+            None => format!("{users} users"),
+        },
+        users,
+        spawn_rate,
+        duration,
+        arrival_rate,
+    }])
+}
+
+/// The same stages, each lasting its share of `total` (at least a second).
+fn scaled(stages: &[Stage], total: Duration) -> Vec<Stage> {
+    let whole: Duration = stages.iter().map(|s| s.duration).sum();
+    if whole.is_zero() {
+        return stages.to_vec();
+    }
+    stages
+        .iter()
+        .map(|s| Stage {
+            duration: total
+                .mul_f64(s.duration.as_secs_f64() / whole.as_secs_f64())
+                .max(Duration::from_secs(1)),
+            ..s.clone()
+        })
+        .collect()
+}
+
 fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
     if let Ok(secs) = text.parse::<f64>()
         && secs >= 0.0
@@ -232,40 +311,7 @@ fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .as_deref()
         .map(|r| parse_rate(r).map_err(|e| anyhow::anyhow!("--arrival-rate: {e}")))
         .transpose()?;
-    let cli_shape = args.users.is_some()
-        || args.run_time.is_some()
-        || args.spawn_rate.is_some()
-        || arrival_rate.is_some();
-    let stages = match (&phase, cli_shape) {
-        (Some(p), false) => p.stages.clone(),
-        _ => {
-            let users = args.users.unwrap_or(match arrival_rate {
-                Some(rate) => (rate.ceil() as usize).max(1),
-                None => 1,
-            });
-            let run_time = duration("--run-time", args.run_time.as_deref().unwrap_or("1m"))?;
-            if run_time.is_zero() {
-                bail!("--run-time must be longer than 0s");
-            }
-            let spawn_rate = args.spawn_rate.unwrap_or(users as f64);
-            if spawn_rate.is_nan() || spawn_rate <= 0.0 {
-                bail!("--spawn-rate must be above 0");
-            }
-            if users == 0 {
-                bail!("--users must be at least 1");
-            }
-            vec![Stage {
-                name: match arrival_rate {
-                    Some(r) => format!("{r}/s"),
-                    None => format!("{users} users"),
-                },
-                users,
-                spawn_rate,
-                duration: run_time,
-                arrival_rate,
-            }]
-        }
-    };
+    let stages = stages(args, phase.as_ref(), arrival_rate)?;
     let plan = Plan {
         stages,
         stop_timeout: duration("--stop-timeout", &args.stop_timeout)?,
@@ -275,6 +321,19 @@ fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .as_ref()
         .map(|p| p.thresholds.clone())
         .unwrap_or_default();
+    if phase
+        .as_ref()
+        .is_some_and(|p| p.stages.len() != plan.stages.len())
+    {
+        // The phase's stages were replaced by one: its per-stage rules have no stage to judge.
+        for t in thresholds.iter().filter(|t| t.stage.is_some()) {
+            eprintln!(
+                "note: the phase's per-stage threshold {:?} is not judged: --users/--spawn-rate/--arrival-rate made one stage",
+                t.source
+            );
+        }
+        thresholds.retain(|t| t.stage.is_none());
+    }
     for t in &args.thresholds {
         thresholds.push(Threshold::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e:#}"))?);
     }
@@ -526,5 +585,75 @@ pub fn list_scenarios() {
             .and_then(|s| s.description)
             .unwrap_or_default();
         println!("{name:<10} {description}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(flags: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(["loadgen", "run"].iter().chain(flags)).unwrap();
+        match cli.command {
+            Command::Run(args) => *args,
+            Command::Scenarios => unreachable!(),
+        }
+    }
+
+    fn stress() -> Phase {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("phases/stress.toml");
+        Phase::load(&path).unwrap()
+    }
+
+    fn shape(stages: &[Stage]) -> Vec<(usize, f64, u64)> {
+        stages
+            .iter()
+            .map(|s| (s.users, s.spawn_rate, s.duration.as_secs()))
+            .collect()
+    }
+
+    #[test]
+    fn a_phase_keeps_its_stages_without_shaping_flags() {
+        let phase = stress();
+        let stages = stages(&run_args(&[]), Some(&phase), None).unwrap();
+        assert_eq!(stages, phase.stages);
+    }
+
+    #[test]
+    fn run_time_alone_scales_the_phase_to_fit() {
+        let stages = stages(&run_args(&["-t", "2m"]), Some(&stress()), None).unwrap();
+        assert_eq!(
+            shape(&stages),
+            [
+                (10, 10.0, 24),
+                (50, 10.0, 24),
+                (100, 10.0, 24),
+                (500, 50.0, 24),
+                (1000, 50.0, 24)
+            ]
+        );
+    }
+
+    #[test]
+    fn users_make_one_stage_with_the_phases_peak_as_defaults() {
+        let phase = stress();
+        let one = stages(&run_args(&["-u", "20", "-t", "30s"]), Some(&phase), None).unwrap();
+        assert_eq!(shape(&one), [(20, 50.0, 30)]);
+        let peak = stages(&run_args(&["-r", "5"]), Some(&phase), None).unwrap();
+        assert_eq!(shape(&peak), [(1000, 5.0, 25 * 60)]);
+    }
+
+    #[test]
+    fn without_a_phase_the_flags_and_locusts_defaults_apply() {
+        assert_eq!(
+            shape(&stages(&run_args(&[]), None, None).unwrap()),
+            [(1, 1.0, 60)]
+        );
+        assert_eq!(
+            shape(&stages(&run_args(&["-u", "10", "-r", "2", "-t", "30s"]), None, None).unwrap()),
+            [(10, 2.0, 30)]
+        );
+        assert!(stages(&run_args(&["-t", "0s"]), None, None).is_err());
+        assert!(stages(&run_args(&["-u", "0"]), None, None).is_err());
     }
 }

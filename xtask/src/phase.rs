@@ -50,7 +50,7 @@ pub struct Args {
     /// Users started per second
     #[arg(short = 'r', long, env = "SHOPLOAD_SPAWN_RATE")]
     pub spawn_rate: Option<f64>,
-    /// How long to run (90s, 5m); replaces the phase's stages with one stage
+    /// How long to run (90s, 5m): alone, the phase's stages scaled to fit; with -u/-r, one stage
     #[arg(short = 't', long, env = "SHOPLOAD_RUN_TIME")]
     pub run_time: Option<String>,
     /// A known bug to switch on in the shop (repeatable): cart-405, no-lock, pool=5, ...
