@@ -65,6 +65,11 @@ pub struct Args {
     /// Where the report goes [default: reports/NAME-<time>/]
     #[arg(long, env = "SHOPLOAD_REPORT_DIR")]
     pub report_dir: Option<PathBuf>,
+    /// PBKDF2 iterations of the test users' password hash [default: 1000000 (Django's) for smoke
+    /// and --host, 10000 for payment, stress and soak, whose hundreds of logins a second would
+    /// otherwise measure the hashing of one laptop, not the API under test]
+    #[arg(long, env = "SHOPLOAD_HASH_ITERATIONS")]
+    pub hash_iterations: Option<u32>,
     /// Leave the stack running afterwards (its URLs are printed)
     #[arg(long)]
     pub keep_stack: bool,
@@ -93,7 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     if let Some(host) = &args.host {
         if let Some(db) = &args.stack.database_url {
-            seed(fixtures, db, false)?;
+            seed(fixtures, db, false, hash_iterations(&args))?;
         }
         let code = run_loadgen(loadgen, &args, host, None, &report_dir, None).await?;
         println!("report: {}", report_dir.join("report.html").display());
@@ -128,7 +133,7 @@ async fn with_stack(
     loadgen: &Path,
     report_dir: &Path,
 ) -> anyhow::Result<u8> {
-    seed(fixtures, stack.database_url(), true)?;
+    seed(fixtures, stack.database_url(), true, hash_iterations(args))?;
     let mock_port = free_port()?;
     let mut mock = Command::new(mock_binary);
     mock.args(["--listen", &format!("127.0.0.1:{mock_port}"), "--seed", "1"])
@@ -210,10 +215,27 @@ pub(crate) async fn hot_products(shop: &str) -> anyhow::Result<Vec<i64>> {
         .collect())
 }
 
+/// The test users' hash cost: as asked, else Django's for the light smoke phase and for a
+/// team's own shop, and a cheap one where the phase logs hundreds of users in at once on the
+/// machine that also runs the shop, its database and loadgen (Django verifies any count).
+fn hash_iterations(args: &Args) -> u32 {
+    args.hash_iterations
+        .unwrap_or(match (&args.phase, &args.host) {
+            (PhaseName::Smoke, _) | (_, Some(_)) => 1_000_000,
+            _ => 10_000,
+        })
+}
+
 /// Migrates (when asked) and seeds the plan's data.
-fn seed(fixtures: &Path, database_url: &str, migrate: bool) -> anyhow::Result<()> {
+fn seed(
+    fixtures: &Path,
+    database_url: &str,
+    migrate: bool,
+    hash_iterations: u32,
+) -> anyhow::Result<()> {
     let mut command = Command::new(fixtures);
     command.args(["seed", "--database-url", database_url]);
+    command.args(["--hash-iterations", &hash_iterations.to_string()]);
     if migrate {
         command.arg("--migrate");
     }

@@ -542,6 +542,38 @@ fn slow_logins_at_full_cpu_are_a_login_storm() {
         "{}",
         f.title
     );
+    // The shop short of the whole machine, which loadgen and the database fill with it.
+    let mut v = clean();
+    v.peak_users = 500;
+    v.endpoints[0].requests = 414;
+    v.endpoints[0].p50_ms = Some(23_000.0);
+    let mut loadgen = server(&mut v).processes[0].clone();
+    loadgen.name = "loadgen".into();
+    for (shop, generator) in server(&mut v).processes[0]
+        .points
+        .iter_mut()
+        .zip(&mut loadgen.points)
+    {
+        shop.cpu_percent = Some(150.0);
+        generator.cpu_percent = Some(40.0);
+    }
+    server(&mut v).processes.push(loadgen);
+    let f = only(&v, "login-storm");
+    assert!(
+        f.title
+            .contains("with shop's CPU at 150 % and the machine's at 190 % (2 cores)"),
+        "{}",
+        f.title
+    );
+    // A shop at 150 % with the rest idle is not CPU-bound.
+    let mut v = clean();
+    v.peak_users = 100;
+    v.endpoints[0].requests = 100;
+    v.endpoints[0].p50_ms = Some(1400.0);
+    for p in &mut server(&mut v).processes[0].points {
+        p.cpu_percent = Some(150.0);
+    }
+    assert!(ids(&v).is_empty(), "{:?}", ids(&v));
     // Logging in again and again is a storm too, whatever the CPU data.
     let mut v = clean();
     v.endpoints[0].requests = 400;
