@@ -120,6 +120,10 @@ impl AppState {
         };
         let db = PgPoolOptions::new()
             .max_connections(pool_size)
+            // sqlx pings every connection it hands out: one more round trip per query. A broken
+            // connection shows as that query's error instead, as with Django's default
+            // CONN_HEALTH_CHECKS = False.
+            .test_before_acquire(false)
             .acquire_timeout(pool_timeout)
             .connect(&config.database_url)
             .await

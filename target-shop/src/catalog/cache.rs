@@ -14,7 +14,10 @@ fn version_key(state: &AppState) -> String {
     format!("{}catalog:version", state.redis_prefix)
 }
 
-async fn page_key(state: &AppState, query: &str) -> redis::RedisResult<String> {
+/// The key of a page under the current catalog version. A caller reads it once, before it reads the
+/// database, and stores the page under that same key: a change that lands meanwhile bumps the
+/// version, so the page it may have missed goes under a key nobody reads any more.
+pub async fn page_key(state: &AppState, query: &str) -> redis::RedisResult<String> {
     let mut redis = state.redis.clone();
     let version: Option<u64> = redis.get(version_key(state)).await?;
     Ok(format!(
@@ -24,13 +27,11 @@ async fn page_key(state: &AppState, query: &str) -> redis::RedisResult<String> {
     ))
 }
 
-pub async fn get(state: &AppState, query: &str) -> redis::RedisResult<Option<String>> {
-    let key = page_key(state, query).await?;
+pub async fn get(state: &AppState, key: &str) -> redis::RedisResult<Option<String>> {
     state.redis.clone().get(key).await
 }
 
-pub async fn put(state: &AppState, query: &str, body: &str) -> redis::RedisResult<()> {
-    let key = page_key(state, query).await?;
+pub async fn put(state: &AppState, key: &str, body: &str) -> redis::RedisResult<()> {
     state.redis.clone().set_ex(key, body, TTL_SECONDS).await
 }
 

@@ -56,14 +56,16 @@ pub async fn list(
         .unwrap_or(1);
     let cacheable =
         user.is_none() && requested_page <= cache::CACHED_PAGES && !state.faults.no_cache;
-    let cache_key = cacheable.then(|| {
+    let cache_key = if cacheable {
         let mut sorted = query.clone();
         sorted.sort();
         let canonical = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(sorted)
             .finish();
-        format!("{host}?{canonical}")
-    });
+        Some(cache::page_key(&state, &format!("{host}?{canonical}")).await?)
+    } else {
+        None
+    };
     if let Some(key) = &cache_key
         && let Some(body) = cache::get(&state, key).await?
     {

@@ -159,6 +159,18 @@ pub async fn anonymous_pages_are_cached_until_the_catalog_changes(app: TestApp) 
     );
 }
 
+/// A page read from the database just before a change lands must not outlive the change: it is
+/// stored under the key taken before the read, which the change has retired.
+pub async fn a_page_read_before_a_change_is_never_served_after_it(app: TestApp) {
+    use target_shop::catalog::cache;
+    let key = cache::page_key(&app.state, "race?").await.unwrap();
+    cache::invalidate(&app.state).await.unwrap();
+    cache::put(&app.state, &key, "stale").await.unwrap();
+    let now = cache::page_key(&app.state, "race?").await.unwrap();
+    assert_ne!(now, key);
+    assert_eq!(cache::get(&app.state, &now).await.unwrap(), None);
+}
+
 pub async fn detail_and_its_404s(app: TestApp) {
     seeded(&app).await;
     let id: i64 =

@@ -55,6 +55,7 @@ fn all() -> Vec<(&'static str, Test)> {
         catalog::the_n_plus_one_fault_queries_per_product_with_the_same_answer,
         catalog::filters_and_ordering,
         catalog::anonymous_pages_are_cached_until_the_catalog_changes,
+        catalog::a_page_read_before_a_change_is_never_served_after_it,
         catalog::detail_and_its_404s,
         catalog::public_views_still_refuse_a_bad_token,
         orders::reservations_answer_with_a_reservation_result,
