@@ -1,10 +1,13 @@
 //! `cargo xtask bench shop`: the release shop on a seeded stack, measured with wrk on 127.0.0.1.
 //! wrk shares the machine's cores with the shop and PostgreSQL, as on a laptop or a CI runner.
+//! With the `auto` provider it prefers local servers: through Docker's published ports every
+//! database round trip also crosses the engine's userland proxy, which would be measured as the
+//! shop's time (`--provider docker` measures that path on purpose).
 
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
-use fixtures::stack::Stack;
+use fixtures::stack::{Provider, Stack};
 
 use crate::bench::build_release;
 use crate::children::{Server, free_port};
@@ -23,9 +26,8 @@ pub async fn run(stack_args: &StackArgs) -> anyhow::Result<ExitCode> {
     which_wrk()?;
     let shop_binary = build_release("target-shop")?;
     let fixtures_binary = build_release("fixtures")?;
-    let stack = Stack::start(&stack_args.config())
-        .await
-        .context("starting the stack")?;
+    let stack = start_stack(stack_args).await?;
+    println!("stack: {} provider", stack.provider());
     let result = measure(&shop_binary, &fixtures_binary, &stack).await;
     stack.stop().await.context("stopping the stack")?;
     let figures = result?;
@@ -58,6 +60,23 @@ pub async fn run(stack_args: &StackArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Local servers when `auto` was asked for and their binaries are installed; else `auto`'s choice.
+async fn start_stack(stack_args: &StackArgs) -> anyhow::Result<Stack> {
+    let config = stack_args.config();
+    let given_urls = stack_args.database_url.is_some() || stack_args.redis_url.is_some();
+    if config.provider == Provider::Auto && !given_urls {
+        let local = fixtures::stack::StackConfig {
+            provider: Provider::Local,
+            ..config.clone()
+        };
+        match Stack::start(&local).await {
+            Ok(stack) => return Ok(stack),
+            Err(e) => eprintln!("no local servers ({e}); the auto provider's choice instead"),
+        }
+    }
+    Stack::start(&config).await.context("starting the stack")
 }
 
 async fn measure(
