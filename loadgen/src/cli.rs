@@ -218,7 +218,7 @@ fn stages(
     if run_time.is_some_and(|t| t.is_zero()) {
         bail!("--run-time must be longer than 0s");
     }
-    let one_stage = args.users.is_some() || args.spawn_rate.is_some() || arrival_rate.is_some();
+    let one_stage = makes_one_stage(args, arrival_rate);
     let peak = phase.and_then(|p| p.stages.iter().max_by_key(|s| s.users));
     match (phase, run_time, one_stage) {
         (Some(p), None, false) => return Ok(p.stages.clone()),
@@ -251,15 +251,17 @@ fn stages(
         (None, None) => Duration::from_secs(60),
     };
     Ok(vec![Stage {
-        name: match arrival_rate {
-            Some(r) => format!("{r}/s"),
-            None => format!("{users} users"),
-        },
+        name: Stage::default_name(users, arrival_rate),
         users,
         spawn_rate,
         duration,
         arrival_rate,
     }])
+}
+
+/// Whether the command line replaces a phase's stages with one stage of its own.
+fn makes_one_stage(args: &RunArgs, arrival_rate: Option<f64>) -> bool {
+    args.users.is_some() || args.spawn_rate.is_some() || arrival_rate.is_some()
 }
 
 /// The same stages, each lasting its share of `total` (at least a second).
@@ -321,10 +323,7 @@ fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .as_ref()
         .map(|p| p.thresholds.clone())
         .unwrap_or_default();
-    if phase
-        .as_ref()
-        .is_some_and(|p| p.stages.len() != plan.stages.len())
-    {
+    if phase.is_some() && makes_one_stage(args, arrival_rate) {
         // The phase's stages were replaced by one: its per-stage rules have no stage to judge.
         for t in thresholds.iter().filter(|t| t.stage.is_some()) {
             eprintln!(
@@ -641,6 +640,37 @@ mod tests {
         assert_eq!(shape(&one), [(20, 50.0, 30)]);
         let peak = stages(&run_args(&["-r", "5"]), Some(&phase), None).unwrap();
         assert_eq!(shape(&peak), [(1000, 5.0, 25 * 60)]);
+    }
+
+    #[test]
+    fn per_stage_thresholds_go_only_with_the_stages_they_judge() {
+        let staged = |phase: &std::path::Path, flags: &[&str]| -> usize {
+            let args = run_args(&[&["--phase", phase.to_str().unwrap()], flags].concat());
+            let resolved = resolve(&args).unwrap();
+            resolved
+                .thresholds
+                .iter()
+                .filter(|t| t.stage.is_some())
+                .count()
+        };
+        let stress = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("phases/stress.toml");
+        // The top step's two rules: kept with the phase's stages, scaled or not...
+        assert_eq!(staged(&stress, &[]), 2);
+        assert_eq!(staged(&stress, &["-t", "2m"]), 2);
+        // ...dropped when the command line makes one stage of its own,
+        assert_eq!(staged(&stress, &["-u", "20"]), 0);
+        assert_eq!(staged(&stress, &["-r", "5"]), 0);
+        // even when the phase had one stage too (another stage, though it has the same index).
+        let dir = tempfile::tempdir().unwrap();
+        let single = dir.path().join("single.toml");
+        std::fs::write(
+            &single,
+            "name = \"single\"\nscenario = \"shop\"\nhost = \"http://127.0.0.1:8000\"\n\
+             [[stage]]\nusers = 10\nspawn_rate = 2\nduration = \"1m\"\nthresholds = [\"p95 < 1s\"]\n",
+        )
+        .unwrap();
+        assert_eq!(staged(&single, &[]), 1);
+        assert_eq!(staged(&single, &["-u", "20"]), 0);
     }
 
     #[test]

@@ -141,10 +141,10 @@ impl Phase {
                 );
             }
             stages.push(Stage {
-                name: s.name.clone().unwrap_or_else(|| match arrival_rate {
-                    Some(rate) => format!("{rate}/s"),
-                    None => format!("{users} users"),
-                }),
+                name: s
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| Stage::default_name(users, arrival_rate)),
                 users,
                 spawn_rate,
                 duration,

@@ -28,6 +28,16 @@ pub struct Stage {
     pub arrival_rate: Option<f64>,
 }
 
+impl Stage {
+    /// The name of a stage nobody named: its rate (open model) or its users.
+    pub fn default_name(users: usize, arrival_rate: Option<f64>) -> String {
+        match arrival_rate {
+            Some(rate) => format!("{rate}/s"),
+            None => format!("{users} users"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub stages: Vec<Stage>,
