@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{HOST, HeaderValue, USER_AGENT};
+use hyper::http::uri::PathAndQuery;
 use hyper::{HeaderMap, Method, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -70,6 +71,8 @@ fn io_error(e: &io::Error) -> String {
 
 struct Connection {
     authority: String,
+    /// The Host header of every request on it, made once.
+    host: HeaderValue,
     sender: SendRequest<Full<Bytes>>,
 }
 
@@ -83,36 +86,32 @@ static AGENT: HeaderValue =
     HeaderValue::from_static(concat!("loadgen/", env!("CARGO_PKG_VERSION")));
 
 impl Connections {
-    /// Sends one request (its headers, Content-Type included, set by the caller) and reads the whole response within `timeout`. A connection that fails is
-    /// dropped, and the next request opens a new one.
+    /// Sends one request to `authority` (`host:port`) with the request target `path` (its
+    /// headers, Content-Type included, set by the caller) and reads the whole response within
+    /// `timeout`. A connection that fails is dropped, and the next request opens a new one.
     pub async fn send(
         &mut self,
         method: &Method,
-        url: &Uri,
+        authority: &str,
+        path: PathAndQuery,
         headers: HeaderMap,
         body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<Response, ClientError> {
-        let authority = url
-            .authority()
-            .ok_or_else(|| ClientError::Url(url.to_string()))?
-            .as_str()
-            .to_owned();
         let result = tokio::time::timeout(timeout, async {
-            let sender = self.ready(&authority).await?;
-            let mut request = Request::builder()
-                .method(method.clone())
-                .uri(url.path_and_query().map_or("/", |p| p.as_str()))
-                .body(Full::new(body.clone().unwrap_or_default()))
-                .map_err(|e| ClientError::Url(e.to_string()))?;
+            let connection = self.ready(authority).await?;
+            let mut request = Request::new(Full::new(body.unwrap_or_default()));
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = Uri::from(path);
             let h = request.headers_mut();
             *h = headers;
-            h.insert(
-                HOST,
-                HeaderValue::from_str(&authority).map_err(|e| ClientError::Url(e.to_string()))?,
-            );
+            h.insert(HOST, connection.host.clone());
             h.entry(USER_AGENT).or_insert_with(|| AGENT.clone());
-            let response = sender.send_request(request).await.map_err(http_error)?;
+            let response = connection
+                .sender
+                .send_request(request)
+                .await
+                .map_err(http_error)?;
             let status = response.status().as_u16();
             let notable_headers = notable_headers(status, response.headers());
             let body = response
@@ -135,39 +134,55 @@ impl Connections {
         result
     }
 
-    async fn ready(
+    /// `send` to an absolute URL (the monitors' scrapes).
+    pub async fn send_to(
         &mut self,
-        authority: &str,
-    ) -> Result<&mut SendRequest<Full<Bytes>>, ClientError> {
-        let position = self.open.iter().position(|c| c.authority == authority);
-        if let Some(i) = position {
+        method: &Method,
+        url: &Uri,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let authority = url
+            .authority()
+            .ok_or_else(|| ClientError::Url(url.to_string()))?
+            .as_str()
+            .to_owned();
+        let path = url
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        self.send(method, &authority, path, headers, body, timeout)
+            .await
+    }
+
+    async fn ready(&mut self, authority: &str) -> Result<&mut Connection, ClientError> {
+        if let Some(i) = self.open.iter().position(|c| c.authority == authority) {
             // A keep-alive connection the server closed while idle is replaced, not reported.
-            if self.open[i].sender.ready().await.is_err() {
-                self.open.swap_remove(i);
+            if self.open[i].sender.ready().await.is_ok() {
+                return Ok(&mut self.open[i]);
             }
+            self.open.swap_remove(i);
         }
-        let i = match self.open.iter().position(|c| c.authority == authority) {
-            Some(i) => i,
-            None => {
-                let stream = TcpStream::connect(authority)
-                    .await
-                    .map_err(ClientError::Connect)?;
-                stream.set_nodelay(true).map_err(ClientError::Connect)?;
-                let (sender, connection) = http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(http_error)?;
-                tokio::spawn(async move {
-                    // Its end (the peer closing, or the user dropping the sender) is not an event.
-                    let _ = connection.await;
-                });
-                self.open.push(Connection {
-                    authority: authority.to_owned(),
-                    sender,
-                });
-                self.open.len() - 1
-            }
-        };
-        Ok(&mut self.open[i].sender)
+        let stream = TcpStream::connect(authority)
+            .await
+            .map_err(ClientError::Connect)?;
+        stream.set_nodelay(true).map_err(ClientError::Connect)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(http_error)?;
+        tokio::spawn(async move {
+            // Its end (the peer closing, or the user dropping the sender) is not an event.
+            let _ = connection.await;
+        });
+        let host = HeaderValue::from_str(authority).map_err(|e| ClientError::Url(e.to_string()))?;
+        self.open.push(Connection {
+            authority: authority.to_owned(),
+            host,
+            sender,
+        });
+        let last = self.open.len() - 1;
+        Ok(&mut self.open[last])
     }
 }
 

@@ -2,14 +2,17 @@
 //! an open model with coordinated-omission correction, thresholds with exit codes, and a
 //! self-contained HTML report.
 //!
-//! Flow: `cli` resolves flags and a phase file into a `runner::Plan` and a compiled `scenario`;
-//! `runner` starts `user`s (each with its own `client` connections); users send one event per
-//! request to the `stats` aggregator; at the end `verdict` checks the `threshold`s and `report`
-//! writes the console table, CSVs, HTML, JSON and JUnit.
+//! Flow: `cli` resolves flags and a phase file into a `runner::Plan` and a compiled `scenario`,
+//! then calls the `engine` (the library's entry point for any caller: start, steer through its
+//! handle, read live snapshots, wait for the end); its `runner` starts `user`s (each with its own
+//! `client` connections); users send one event per request to the aggregator, which alone owns
+//! the `stats`; at the end `verdict` checks the `threshold`s and `report` writes the console
+//! table, CSVs, HTML, JSON and JUnit.
 
 pub mod cli;
 pub mod client;
 pub mod diagnosis;
+pub mod engine;
 pub mod monitor;
 pub mod phase;
 pub mod report;
@@ -17,6 +20,7 @@ pub mod runner;
 pub mod saturation;
 pub mod scenario;
 pub mod stats;
+pub mod summary;
 pub mod template;
 pub mod threshold;
 pub mod trend;

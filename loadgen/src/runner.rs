@@ -1,14 +1,17 @@
-//! The load models. Closed (Locust's): N users loop tasks with think time, ramped up and down at the
-//! spawn rate, stage after stage. Open (k6's arrival rate, wrk2's correction): iterations start on
-//! a schedule; a free user takes the oldest due start, its latency counted from the intended start;
-//! a start that waits longer than `max_lag` for a user is dropped and counted, never skipped
-//! silently. Every loop here ends by itself when the last stage's time is up.
+//! The load models, driven by one controller task that also takes the engine handle's commands.
+//! Closed (Locust's): N users loop tasks with think time, ramped up and down at the spawn rate,
+//! stage after stage; an edit (new users and spawn rate) ramps there at its rate, like Locust's
+//! Edit. Open (k6's arrival rate, wrk2's correction): iterations start on a schedule; a free user
+//! takes the oldest due start from a multi-consumer channel (no lock shared by the users), its
+//! latency counted from the intended start; a start that waits longer than `max_lag` for a user is
+//! dropped and counted, never skipped silently. Every loop here ends by itself: the last stage's
+//! end is a deadline that no command can remove, only replace by another finite one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -57,6 +60,62 @@ impl Plan {
     }
 }
 
+/// What the engine handle asks of a running load.
+#[derive(Debug)]
+pub enum Command {
+    /// Ramp to `users` at `spawn_rate` for the rest of the run (closed model).
+    SetUsers { users: usize, spawn_rate: f64 },
+    /// Replace what is left of the run by these stages, starting now.
+    SetStages(Vec<Stage>),
+    /// Pause (true) or resume (false) new iterations; tasks in hand finish.
+    Pause(bool),
+    /// End the run: users finish within the stop timeout.
+    Stop,
+}
+
+/// Where a run is, in Locust's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Spawning,
+    Running,
+    Paused,
+    Stopping,
+    Stopped,
+}
+
+impl State {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Spawning,
+            1 => Self::Running,
+            2 => Self::Paused,
+            3 => Self::Stopping,
+            _ => Self::Stopped,
+        }
+    }
+}
+
+/// Counters the aggregator and the handle read while the run goes.
+#[derive(Default)]
+pub struct Live {
+    pub users: Arc<AtomicUsize>,
+    /// The users the run is heading for (the current stage's or an edit's).
+    pub target_users: AtomicUsize,
+    pub dropped: AtomicU64,
+    state: AtomicU8,
+}
+
+impl Live {
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    fn set_state(&self, state: State) {
+        self.state.store(state as u8, Ordering::Relaxed);
+    }
+}
+
 /// A user's stop signal: set at ramp-down or at the end; waits wake at once.
 #[derive(Default)]
 struct Stop {
@@ -77,13 +136,38 @@ impl Stop {
     /// Sleeps `d` unless stopped first; true when stopped.
     async fn sleep(&self, d: Duration) -> bool {
         // No wait at all (Locust's default): a zero sleep would still cost a timer tick (1 ms).
-        if self.is_set() || d.is_zero() {
+        if d.is_zero() {
             return self.is_set();
         }
         let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a stop between the two is not missed.
+        notified.as_mut().enable();
+        if self.is_set() {
+            return true;
+        }
         tokio::select! {
             _ = tokio::time::sleep(d) => self.is_set(),
             _ = notified => true,
+        }
+    }
+
+    /// Waits while the run is paused; true when stopped meanwhile (or the run is over).
+    async fn wait_resumed(&self, paused: &mut watch::Receiver<bool>) -> bool {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_set() {
+                return true;
+            }
+            if !*paused.borrow_and_update() {
+                return false;
+            }
+            tokio::select! {
+                changed = paused.changed() => if changed.is_err() { return true },
+                _ = notified => return true,
+            }
         }
     }
 }
@@ -93,101 +177,368 @@ struct Running {
     handle: JoinHandle<()>,
 }
 
-/// Counters the console and the report read while the run goes.
-#[derive(Default)]
-pub struct Live {
-    pub users: Arc<AtomicUsize>,
-    pub dropped: AtomicU64,
+/// What the users of a run share besides the scenario.
+struct Crew {
+    shared: Arc<Shared>,
+    events: Sender,
+    paused: watch::Receiver<bool>,
+    running: Vec<Running>,
+    next_index: u64,
 }
 
-/// Runs the plan; returns when every user has stopped. `cancel` ends it early (Ctrl-C).
+/// The stages that ran, as the handle shaped them: the plan's, then any edit or replacement.
+pub struct Ran {
+    pub stages: Vec<Stage>,
+}
+
+/// Runs the plan, obeying `commands`, until the last stage ends or a Stop; returns when every
+/// user has stopped, with the stages as they ran.
 pub async fn run(
-    plan: &Plan,
+    plan: Plan,
     shared: Arc<Shared>,
     events: Sender,
     live: Arc<Live>,
-    cancel: Arc<Notify>,
-) {
-    let cancelled = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let cancel = Arc::clone(&cancel);
-        let cancelled = Arc::clone(&cancelled);
-        tokio::spawn(async move {
-            cancel.notified().await;
-            cancelled.store(true, Ordering::Relaxed);
-        })
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) -> Ran {
+    let (pause_tx, paused) = watch::channel(false);
+    let mut crew = Crew {
+        shared,
+        events,
+        paused,
+        running: Vec::new(),
+        next_index: 0,
     };
-    if plan.open_model() {
-        open(plan, shared, events, &live, &cancelled).await;
-    } else {
-        closed(plan, shared, events, &live, &cancelled).await;
+    let mut control = Control {
+        stages: plan.stages.clone(),
+        current: 0,
+        stage_end: Instant::now(),
+        open: plan.open_model(),
+        max_lag: plan.max_lag,
+        live: Arc::clone(&live),
+    };
+    let (starts, queue) = flume::unbounded::<Instant>();
+    control.begin_stage(0, &crew.events);
+    if control.open {
+        control.grow_pool(&mut crew, &queue);
     }
-    watcher.abort();
-}
-
-async fn closed(
-    plan: &Plan,
-    shared: Arc<Shared>,
-    events: Sender,
-    live: &Live,
-    cancelled: &AtomicBool,
-) {
-    let mut running: Vec<Running> = Vec::new();
-    let mut next_index = 0u64;
-    'stages: for (i, stage) in plan.stages.iter().enumerate() {
-        let _ = events.send(Event::Stage(i));
-        let end = Instant::now() + stage.duration;
-        let step = Duration::from_secs_f64(1.0 / stage.spawn_rate.max(0.001));
-        let mut next_change = Instant::now();
-        loop {
-            if cancelled.load(Ordering::Relaxed) {
-                break 'stages;
-            }
-            let now = Instant::now();
-            if now >= end {
+    let mut schedule = Schedule::new(control.stage().and_then(|s| s.arrival_rate));
+    let mut next_change = Instant::now();
+    // A dropped handle leaves the run to end with its last stage.
+    let mut steered = true;
+    'run: loop {
+        let now = Instant::now();
+        if now >= control.stage_end {
+            if !control.next_stage(&crew.events) {
                 break;
             }
-            if running.len() != stage.users && now >= next_change {
-                if running.len() < stage.users {
-                    running.push(spawn_closed(next_index, &shared, &events));
-                    next_index += 1;
-                } else if let Some(user) = running.pop() {
-                    user.stop.stop();
-                }
-                live.users.store(running.len(), Ordering::Relaxed);
-                next_change += step;
-                continue;
+            if control.open {
+                control.grow_pool(&mut crew, &queue);
             }
-            let wake = if running.len() == stage.users {
-                end
+            schedule = Schedule::new(control.stage().and_then(|s| s.arrival_rate));
+            next_change = Instant::now();
+            continue;
+        }
+        let is_paused = *pause_tx.borrow();
+        // Closed model: one user more or fewer per step of the spawn rate.
+        let mut wake = control.stage_end;
+        if !control.open {
+            let target = control.target_users();
+            if crew.running.len() != target {
+                if now >= next_change {
+                    if crew.running.len() < target {
+                        crew.spawn_closed();
+                    } else if let Some(user) = crew.running.pop() {
+                        user.stop.stop();
+                    }
+                    live.users.store(crew.running.len(), Ordering::Relaxed);
+                    next_change += control.spawn_step();
+                    continue;
+                }
+                wake = wake.min(next_change);
+                live.set_state(if is_paused {
+                    State::Paused
+                } else {
+                    State::Spawning
+                });
             } else {
-                next_change.min(end)
-            };
-            tokio::time::sleep_until(wake.min(now + Duration::from_millis(100))).await;
+                live.set_state(if is_paused {
+                    State::Paused
+                } else {
+                    State::Running
+                });
+            }
+        } else {
+            live.set_state(if is_paused {
+                State::Paused
+            } else {
+                State::Running
+            });
+            if !is_paused && let Some(due) = schedule.send_due(now, control.stage_end, &starts) {
+                wake = wake.min(due);
+            }
+        }
+        let wake = wake.min(now + Duration::from_millis(100));
+        tokio::select! {
+            biased;
+            command = commands.recv(), if steered => match command {
+                None => steered = false,
+                Some(Command::Stop) => break 'run,
+                Some(Command::Pause(p)) => {
+                    let _ = pause_tx.send(p);
+                    if !p {
+                        // Starts due while paused were not asked for: the schedule goes on from now.
+                        schedule.restart();
+                    }
+                }
+                Some(Command::SetUsers { users, spawn_rate }) => {
+                    control.edit(users, spawn_rate, &crew.events);
+                    if control.open {
+                        control.grow_pool(&mut crew, &queue);
+                    }
+                    next_change = Instant::now();
+                }
+                Some(Command::SetStages(stages)) => {
+                    if control.replace(stages, &crew.events) {
+                        if control.open {
+                            control.grow_pool(&mut crew, &queue);
+                        }
+                        schedule = Schedule::new(control.stage().and_then(|s| s.arrival_rate));
+                        next_change = Instant::now();
+                    } else {
+                        break 'run;
+                    }
+                }
+            },
+            () = tokio::time::sleep_until(wake) => {}
         }
     }
-    stop_all(running, plan.stop_timeout, live).await;
+    live.set_state(State::Stopping);
+    drop(starts);
+    // Starts still queued when time is up never ran: they are dropped, and counted.
+    let left = queue.drain().count() as u64;
+    if left > 0 {
+        let _ = crew.events.send(Event::Dropped(left));
+        live.dropped.fetch_add(left, Ordering::Relaxed);
+    }
+    stop_all(crew.running, plan.stop_timeout, &live).await;
+    drop(pause_tx);
+    Ran {
+        stages: control.stages,
+    }
 }
 
-fn spawn_closed(index: u64, shared: &Arc<Shared>, events: &Sender) -> Running {
-    let stop = Arc::new(Stop::default());
-    let mut user = User::new(index, Arc::clone(shared), events.clone());
-    let handle = {
-        let stop = Arc::clone(&stop);
-        tokio::spawn(async move {
-            let mut started = user.start().await;
-            while !stop.is_set() {
-                let task = user.pick_task();
-                user.run_task(task, None, started).await;
-                started = true;
-                let wait = user.wait_time();
-                if stop.sleep(wait).await {
-                    break;
-                }
+/// The controller's view of the stages: which one runs, until when, and with what target.
+struct Control {
+    stages: Vec<Stage>,
+    current: usize,
+    stage_end: Instant,
+    open: bool,
+    max_lag: Duration,
+    live: Arc<Live>,
+}
+
+impl Control {
+    fn stage(&self) -> Option<&Stage> {
+        self.stages.get(self.current)
+    }
+
+    fn target_users(&self) -> usize {
+        self.stage().map_or(0, |s| s.users)
+    }
+
+    fn spawn_step(&self) -> Duration {
+        let rate = self.stage().map_or(1.0, |s| s.spawn_rate);
+        Duration::from_secs_f64(1.0 / rate.max(0.001))
+    }
+
+    fn begin_stage(&mut self, index: usize, events: &Sender) {
+        self.current = index;
+        let duration = self.stage().map_or(Duration::ZERO, |s| s.duration);
+        self.stage_end = Instant::now() + duration;
+        self.live
+            .target_users
+            .store(self.target_users(), Ordering::Relaxed);
+        let _ = events.send(Event::Stage(index));
+    }
+
+    /// Moves to the next stage; false when the run is over.
+    fn next_stage(&mut self, events: &Sender) -> bool {
+        if self.current + 1 >= self.stages.len() {
+            return false;
+        }
+        self.begin_stage(self.current + 1, events);
+        true
+    }
+
+    /// Locust's Edit: a stage of its own (so its numbers stay apart), until the run's end.
+    fn edit(&mut self, users: usize, spawn_rate: f64, events: &Sender) {
+        let now = Instant::now();
+        let left: Duration = self.stage_end.saturating_duration_since(now)
+            + self.stages[self.current + 1..]
+                .iter()
+                .map(|s| s.duration)
+                .sum::<Duration>();
+        let arrival_rate = self.stage().and_then(|s| s.arrival_rate);
+        self.stages.truncate(self.current + 1);
+        if let Some(stage) = self.stages.last_mut() {
+            stage.duration = stage
+                .duration
+                .saturating_sub(self.stage_end.saturating_duration_since(now));
+        }
+        self.stages.push(Stage {
+            name: format!("edit: {}", Stage::default_name(users, arrival_rate)),
+            users,
+            spawn_rate,
+            duration: left,
+            arrival_rate,
+        });
+        let index = self.stages.len() - 1;
+        self.begin_stage(index, events);
+    }
+
+    /// Replaces the rest of the run by `stages`; false when they are empty (the run ends).
+    fn replace(&mut self, stages: Vec<Stage>, events: &Sender) -> bool {
+        if stages.is_empty() {
+            return false;
+        }
+        let now = Instant::now();
+        self.stages.truncate(self.current + 1);
+        if let Some(stage) = self.stages.last_mut() {
+            stage.duration = stage
+                .duration
+                .saturating_sub(self.stage_end.saturating_duration_since(now));
+        }
+        let first = self.stages.len();
+        self.open = self.open || stages.iter().any(|s| s.arrival_rate.is_some());
+        self.stages.extend(stages);
+        self.begin_stage(first, events);
+        true
+    }
+
+    /// Open model: enough users for the busiest stage still to come (the pool never shrinks:
+    /// an idle user costs a few kilobytes).
+    fn grow_pool(&self, crew: &mut Crew, queue: &flume::Receiver<Instant>) {
+        let most = self.stages[self.current..]
+            .iter()
+            .map(|s| s.users)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        while crew.running.len() < most {
+            crew.spawn_open(queue.clone(), self.max_lag);
+        }
+        self.live.users.store(crew.running.len(), Ordering::Relaxed);
+    }
+}
+
+/// The open model's starts of one stage: `begin + k / rate`.
+struct Schedule {
+    interval: Option<Duration>,
+    begin: Instant,
+    k: u32,
+}
+
+impl Schedule {
+    fn new(rate: Option<f64>) -> Self {
+        Self {
+            interval: rate
+                .filter(|r| *r > 0.0)
+                .map(|r| Duration::from_secs_f64(1.0 / r)),
+            begin: Instant::now(),
+            k: 0,
+        }
+    }
+
+    fn restart(&mut self) {
+        self.begin = Instant::now();
+        self.k = 0;
+    }
+
+    /// Sends every start due by `now` (the timer's granularity never lowers the rate); returns
+    /// when the next one is due, None when the stage has no more.
+    fn send_due(
+        &mut self,
+        now: Instant,
+        end: Instant,
+        starts: &flume::Sender<Instant>,
+    ) -> Option<Instant> {
+        let interval = self.interval?;
+        loop {
+            let intended = self.begin + interval * self.k;
+            if intended >= end {
+                return None;
             }
-        })
-    };
-    Running { stop, handle }
+            if intended > now {
+                return Some(intended);
+            }
+            let _ = starts.send(intended);
+            self.k += 1;
+        }
+    }
+}
+
+impl Crew {
+    /// The next user, with its stop signal.
+    fn next_user(&mut self) -> (Arc<Stop>, User) {
+        let user = User::new(
+            self.next_index,
+            Arc::clone(&self.shared),
+            self.events.clone(),
+        );
+        self.next_index += 1;
+        (Arc::new(Stop::default()), user)
+    }
+
+    fn spawn_closed(&mut self) {
+        let (stop, mut user) = self.next_user();
+        let mut paused = self.paused.clone();
+        let handle = {
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut started = user.start().await;
+                while !stop.wait_resumed(&mut paused).await {
+                    let task = user.pick_task();
+                    user.run_task(task, None, started).await;
+                    started = true;
+                    let wait = user.wait_time();
+                    if stop.sleep(wait).await {
+                        break;
+                    }
+                }
+            })
+        };
+        self.running.push(Running { stop, handle });
+    }
+
+    fn spawn_open(&mut self, queue: flume::Receiver<Instant>, max_lag: Duration) {
+        let (stop, mut user) = self.next_user();
+        let events = self.events.clone();
+        let handle = {
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut started = user.start().await;
+                loop {
+                    let intended = tokio::select! {
+                        s = queue.recv_async() => s.ok(),
+                        () = stop.notify.notified() => None,
+                    };
+                    let Some(intended) = intended else { break };
+                    if stop.is_set() {
+                        break;
+                    }
+                    let lag = Instant::now().saturating_duration_since(intended);
+                    if lag > max_lag {
+                        let _ = events.send(Event::Dropped(1));
+                        continue;
+                    }
+                    let task = user.pick_task();
+                    user.run_task(task, Some(lag), started).await;
+                    started = true;
+                }
+            })
+        };
+        self.running.push(Running { stop, handle });
+    }
 }
 
 /// Stops every user: they finish the task in hand within `stop_timeout`, then are cut off
@@ -208,103 +559,5 @@ async fn stop_all(running: Vec<Running>, stop_timeout: Duration, live: &Live) {
         }
     }
     live.users.store(0, Ordering::Relaxed);
-}
-
-async fn open(
-    plan: &Plan,
-    shared: Arc<Shared>,
-    events: Sender,
-    live: &Live,
-    cancelled: &AtomicBool,
-) {
-    let (starts, queue) = mpsc::unbounded_channel::<Instant>();
-    let queue = Arc::new(Mutex::new(queue));
-    let most = plan
-        .stages
-        .iter()
-        .map(|s| s.users)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let max_lag = plan.max_lag;
-    let mut running = Vec::with_capacity(most);
-    for index in 0..most as u64 {
-        let stop = Arc::new(Stop::default());
-        let mut user = User::new(index, Arc::clone(&shared), events.clone());
-        let queue = Arc::clone(&queue);
-        let events = events.clone();
-        let handle = {
-            let stop = Arc::clone(&stop);
-            tokio::spawn(async move {
-                let mut started = user.start().await;
-                loop {
-                    let intended = {
-                        let mut q = queue.lock().await;
-                        tokio::select! {
-                            s = q.recv() => s,
-                            () = stop.notify.notified() => None,
-                        }
-                    };
-                    let Some(intended) = intended else { break };
-                    let lag = Instant::now().saturating_duration_since(intended);
-                    if lag > max_lag {
-                        let _ = events.send(Event::Dropped(1));
-                        continue;
-                    }
-                    let task = user.pick_task();
-                    user.run_task(task, Some(lag), started).await;
-                    started = true;
-                }
-            })
-        };
-        running.push(Running { stop, handle });
-    }
-    live.users.store(most, Ordering::Relaxed);
-
-    'stages: for (i, stage) in plan.stages.iter().enumerate() {
-        let _ = events.send(Event::Stage(i));
-        let rate = stage.arrival_rate.unwrap_or(0.0);
-        let begin = Instant::now();
-        let end = begin + stage.duration;
-        if rate <= 0.0 {
-            tokio::time::sleep_until(end).await;
-            continue;
-        }
-        let interval = Duration::from_secs_f64(1.0 / rate);
-        let mut k: u32 = 0;
-        loop {
-            if cancelled.load(Ordering::Relaxed) {
-                break 'stages;
-            }
-            let intended = begin + interval * k;
-            if intended >= end {
-                break;
-            }
-            let now = Instant::now();
-            if intended > now {
-                tokio::time::sleep_until(intended).await;
-            }
-            // Every start due by now goes out at once: the timer's granularity never lowers the rate.
-            let now = Instant::now();
-            while begin + interval * k <= now && begin + interval * k < end {
-                let _ = starts.send(begin + interval * k);
-                k += 1;
-            }
-        }
-    }
-    drop(starts);
-    // Starts still queued when time is up never ran: they are dropped, and counted.
-    let left = {
-        let mut q = queue.lock().await;
-        let mut n = 0u64;
-        while q.try_recv().is_ok() {
-            n += 1;
-        }
-        n
-    };
-    if left > 0 {
-        let _ = events.send(Event::Dropped(left));
-        live.dropped.fetch_add(left, Ordering::Relaxed);
-    }
-    stop_all(running, plan.stop_timeout, live).await;
+    live.set_state(State::Stopped);
 }

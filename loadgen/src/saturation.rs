@@ -13,7 +13,7 @@ const LAG_LIMIT: Duration = Duration::from_millis(50);
 /// CPU above this share of the cores the generator may use marks the second as saturated.
 const CPU_LIMIT: f64 = 0.90;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Saturation {
     /// The worst timer lateness seen (ms).
     pub max_lag_ms: f64,
@@ -88,22 +88,12 @@ pub async fn watch(done: Arc<AtomicBool>) -> Saturation {
 
 /// User plus system CPU seconds of this process (Linux; None elsewhere).
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // USER_HZ is 100 on every Linux the project runs on.
-    Some((utime + stime) / 100.0)
+    launcher::procfs::stat(std::process::id()).map(|stat| stat.cpu_seconds())
 }
 
 /// This process's resident memory in bytes (Linux).
 pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    launcher::procfs::memory(std::process::id())?.rss
 }
 
 #[cfg(test)]

@@ -271,7 +271,7 @@ pub fn failure_band(ratio: f64) -> &'static str {
 }
 
 /// A threshold's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Verdict {
     pub threshold: String,
     pub scope: String,

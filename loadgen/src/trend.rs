@@ -8,7 +8,7 @@ use crate::threshold::{Metric, Threshold, Verdict};
 use crate::verdict;
 
 /// One step of a stepped run, judged on its own by the run's SLO thresholds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct StageSlo {
     /// 1-based, as the reports number stages.
     pub stage: usize,
@@ -58,7 +58,7 @@ pub fn first_broken(slos: &[StageSlo]) -> Option<&StageSlo> {
 }
 
 /// The run's first and last windows side by side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Drift {
     pub window_s: u64,
     pub first: Window,
@@ -67,7 +67,7 @@ pub struct Drift {
     pub flags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Window {
     pub from_s: u64,
     pub to_s: u64,
@@ -227,6 +227,7 @@ mod tests {
                     lag_us: None,
                     bytes: 1,
                     outcome: Outcome::Success,
+                    status: Some(200),
                     example: None,
                 }));
             }

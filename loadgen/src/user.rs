@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use bytes::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::http::uri::PathAndQuery;
 use hyper::{HeaderMap, Uri};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -17,12 +18,17 @@ use serde_json::Value;
 use crate::client::Connections;
 use crate::scenario::{Body, Request, Scenario, Task, WaitTime};
 use crate::stats::{Event, Outcome, Sample, Sender};
-use crate::template::Context;
+use crate::template::{Context, Template};
 
 /// What every user shares.
 pub struct Shared {
     pub scenario: Scenario,
     pub host: Uri,
+    /// The host's `host:port` (the connection key and the Host header) and base path, once.
+    authority: String,
+    base_path: String,
+    /// The variables the Authorization header reads: a capture of one renders it anew.
+    auth_vars: Vec<String>,
     pub request_timeout: Duration,
     pub seed: u64,
     /// The scenario's `[vars]` with `--var` applied.
@@ -48,8 +54,18 @@ impl Shared {
             vars.insert(k.clone(), value);
         }
         let total_weight = scenario.tasks.iter().map(|t| t.weight).sum();
+        let authority = host.authority().map_or("", |a| a.as_str()).to_owned();
+        let base_path = host.path().trim_end_matches('/').to_owned();
+        let auth_vars = scenario
+            .auth
+            .as_ref()
+            .map(|a| a.header.variables().map(str::to_owned).collect())
+            .unwrap_or_default();
         Self {
             scenario,
+            authority,
+            base_path,
+            auth_vars,
             host,
             request_timeout,
             seed,
@@ -61,6 +77,13 @@ impl Shared {
 
 /// A task or a request stopped early: the rest of the task depends on it.
 struct Stop;
+
+/// Where a request goes: the host's connection (`absolute` None) or another host's, and the
+/// request target sent on it.
+struct Target {
+    absolute: Option<String>,
+    path: PathAndQuery,
+}
 
 pub struct User {
     index: u64,
@@ -74,6 +97,11 @@ pub struct User {
     /// When the access token should be refreshed.
     refresh_at: Option<SystemTime>,
     last_task_start: Option<Instant>,
+    /// The Authorization header as last rendered: rendered again only when its token changes.
+    auth_header: Option<HeaderValue>,
+    /// Request targets of literal paths, by endpoint, with the address of the template they
+    /// came from (two requests may share an endpoint's name, not its path).
+    paths: Vec<Option<(usize, PathAndQuery)>>,
 }
 
 impl User {
@@ -89,6 +117,8 @@ impl User {
             logged_in: false,
             refresh_at: None,
             last_task_start: None,
+            auth_header: None,
+            paths: Vec::new(),
         }
     }
 
@@ -186,13 +216,14 @@ impl User {
                     return Err(Stop);
                 }
             };
-            let (url, headers, body) = prepared;
+            let (Target { absolute, path }, headers, body) = prepared;
             let started = Instant::now();
             let result = self
                 .connections
                 .send(
                     &request.method,
-                    &url,
+                    absolute.as_deref().unwrap_or(&self.shared.authority),
+                    path,
                     headers,
                     body,
                     self.shared.request_timeout,
@@ -216,6 +247,7 @@ impl User {
                 lag_us,
                 bytes,
                 outcome,
+                status,
                 example,
             }));
             match status {
@@ -230,8 +262,8 @@ impl User {
         &mut self,
         request: &Request,
         auth: bool,
-    ) -> Result<(Uri, HeaderMap, Option<Bytes>), String> {
-        let shared = Arc::clone(&self.shared);
+    ) -> Result<(Target, HeaderMap, Option<Bytes>), String> {
+        let shared: &Shared = &self.shared;
         let mut cx = Context {
             vars: &self.vars,
             user_index: self.index,
@@ -240,27 +272,72 @@ impl User {
         };
         let what =
             |e: &dyn std::fmt::Display| format!("{} {}: {e}", request.method, request.url.source());
-        let path = request.url.render(&mut cx).map_err(|e| what(&e))?;
-        let url: Uri = if path.starts_with('/') {
-            let host = &shared.host;
-            let base = host.path().trim_end_matches('/');
-            format!(
-                "{}://{}{base}{path}",
-                host.scheme_str().unwrap_or("http"),
-                host.authority().map_or("", |a| a.as_str())
-            )
-            .parse()
-            .map_err(|e| what(&e))?
-        } else {
-            path.parse().map_err(|e| what(&e))?
+        let key = &request.url as *const Template as usize;
+        let cached = self
+            .paths
+            .get(request.endpoint)
+            .and_then(Option::as_ref)
+            .filter(|(k, _)| *k == key)
+            .map(|(_, p)| p.clone());
+        let target = match cached {
+            Some(path) => Target {
+                absolute: None,
+                path,
+            },
+            None => {
+                let rendered = request.url.render(&mut cx).map_err(|e| what(&e))?;
+                let target = if rendered.starts_with('/') {
+                    let full = if shared.base_path.is_empty() {
+                        rendered
+                    } else {
+                        format!("{}{rendered}", shared.base_path)
+                    };
+                    Target {
+                        absolute: None,
+                        path: PathAndQuery::from_maybe_shared(Bytes::from(full))
+                            .map_err(|e| what(&e))?,
+                    }
+                } else {
+                    let uri: Uri = rendered.parse().map_err(|e| what(&e))?;
+                    let authority = uri
+                        .authority()
+                        .map(|a| a.as_str().to_owned())
+                        .ok_or_else(|| what(&"the URL has no host"))?;
+                    Target {
+                        absolute: Some(authority),
+                        path: uri
+                            .path_and_query()
+                            .cloned()
+                            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+                    }
+                };
+                if target.absolute.is_none() && request.url.is_literal() {
+                    if self.paths.len() <= request.endpoint {
+                        self.paths.resize(request.endpoint + 1, None);
+                    }
+                    self.paths[request.endpoint] = Some((key, target.path.clone()));
+                }
+                target
+            }
+        };
+        let mut cx = Context {
+            vars: &self.vars,
+            user_index: self.index,
+            iteration: self.iteration,
+            rng: &mut self.rng,
         };
         let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
         if auth && let Some(a) = &shared.scenario.auth {
-            let value = a.header.render(&mut cx).map_err(|e| what(&e))?;
-            headers.insert(
-                AUTHORIZATION,
-                HeaderValue::from_str(&value).map_err(|e| what(&e))?,
-            );
+            let value = match &self.auth_header {
+                Some(v) => v.clone(),
+                None => {
+                    let text = a.header.render(&mut cx).map_err(|e| what(&e))?;
+                    let value = HeaderValue::from_str(&text).map_err(|e| what(&e))?;
+                    self.auth_header = Some(value.clone());
+                    value
+                }
+            };
+            headers.insert(AUTHORIZATION, value);
         }
         for (name, template) in &request.headers {
             let value = template.render(&mut cx).map_err(|e| what(&e))?;
@@ -282,14 +359,16 @@ impl User {
             }
             Body::Raw(t) => Some(Bytes::from(t.render(&mut cx).map_err(|e| what(&e))?)),
         };
-        Ok((url, headers, body))
+        Ok((target, headers, body))
     }
 
     /// Success, handled business error, or failure (with Locust's wording); applies captures.
     fn judge(&mut self, request: &Request, status: u16, body: &[u8]) -> Outcome {
         let name = &self.shared.scenario.endpoints[request.endpoint].1;
         if !request.is_success(status) {
-            if request.handled.contains(&status) && serde_json::from_slice::<Value>(body).is_ok() {
+            if request.handled.contains(&status)
+                && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+            {
                 return Outcome::Handled;
             }
             return Outcome::Failure(
@@ -321,6 +400,9 @@ impl User {
                 Some(value) => {
                     if *var == self.token_var() {
                         self.refresh_at = refresh_time(&value, self.refresh_before());
+                    }
+                    if self.shared.auth_vars.iter().any(|v| v == var) {
+                        self.auth_header = None;
                     }
                     self.vars.insert(var.clone(), value);
                 }

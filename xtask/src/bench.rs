@@ -25,6 +25,10 @@ pub struct Args {
     /// Products of the large run
     #[arg(long, default_value_t = 10_000)]
     pub large_products: u32,
+    /// bench loadgen: another loadgen binary (an earlier commit's release build) measured in the
+    /// same run, on the same endpoints, for a before/after table
+    #[arg(long, value_name = "BINARY")]
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -34,8 +38,9 @@ pub enum Target {
     /// target-shop under wrk: product list (>= 10,000 req/s), detail (>= 5,000 req/s, p99 < 20 ms),
     /// cart read, and logins at 1,000,000 PBKDF2 iterations
     Shop,
-    /// loadgen beside wrk and Locust FastHttpUser on one core (>= 5x Locust, >= 0.5x wrk), its RSS
-    /// at 10,000 idle users (< 200 MB), and its corrected p99/p99.9 against 1 s stalls
+    /// loadgen beside wrk and Locust FastHttpUser on one core (>= 20x Locust, >= 0.9x wrk), the shop
+    /// scenario against an instant stub, its RSS at 10,000 idle users (< 200 MB), and its corrected
+    /// p99/p99.9 against 1 s stalls
     Loadgen,
     /// toss-mock: confirm throughput and p99 at 500 concurrent payers, RSS after 1M payments
     Toss,
@@ -45,7 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Seed => seed(args).await,
         Target::Shop => crate::bench_shop::run(&args.stack).await,
-        Target::Loadgen => crate::bench_loadgen::run().await,
+        Target::Loadgen => crate::bench_loadgen::run(args.baseline.as_deref()).await,
         Target::Toss => crate::bench_toss::run().await,
     }
 }

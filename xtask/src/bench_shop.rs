@@ -8,9 +8,9 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use fixtures::stack::{Provider, Stack};
+use launcher::{Launch, free_port};
 
 use crate::bench::build_release;
-use crate::children::{Server, free_port};
 use crate::stack_args::StackArgs;
 use crate::workspace;
 
@@ -94,23 +94,20 @@ async fn measure(
     let port = free_port()?;
     let reports = workspace::root().join("target").join("shopload");
     std::fs::create_dir_all(&reports)?;
-    let mut command = Command::new(shop_binary);
-    command
+    let base = format!("http://127.0.0.1:{port}");
+    let shop = Launch::new(shop_binary, reports.join("bench-shop.log"))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", stack.database_url()])
         .args(["--redis-url", stack.redis_url()])
-        .env("RUST_LOG", "warn");
-    let shop = Server::start(
-        command,
-        format!("http://127.0.0.1:{port}"),
-        "/healthz",
-        &reports.join("bench-shop.log"),
-        std::time::Duration::from_secs(30),
-    )
-    .await?;
+        .env("RUST_LOG", "warn")
+        .health(format!("{base}/healthz"))
+        .deadline(std::time::Duration::from_secs(30))
+        .start()
+        .await
+        .context("starting target-shop")?;
     let client = reqwest::Client::new();
     let login = client
-        .post(format!("{}/api/auth/login/", shop.base_url))
+        .post(format!("{base}/api/auth/login/"))
         .json(&serde_json::json!({"username": "load_test_user_0", "password": "testpass123"}))
         .send()
         .await?
@@ -121,7 +118,7 @@ async fn measure(
         .context("no access token from login")?
         .to_string();
     let product: i64 = client
-        .get(format!("{}/api/products/", shop.base_url))
+        .get(format!("{base}/api/products/"))
         .send()
         .await?
         .json::<serde_json::Value>()
@@ -136,8 +133,7 @@ async fn measure(
          wrk.body = '{\"username\":\"load_test_user_1\",\"password\":\"testpass123\"}'\n",
     )?;
     let auth = format!("Authorization: Bearer {token}");
-    let base = &shop.base_url;
-    Ok(vec![
+    let figures = vec![
         wrk(
             "GET /api/products/ (anonymous, cached)",
             &format!("{base}/api/products/"),
@@ -166,7 +162,9 @@ async fn measure(
             None,
             None,
         )?,
-    ])
+    ];
+    shop.stop().await.context("stopping target-shop")?;
+    Ok(figures)
 }
 
 fn which_wrk() -> anyhow::Result<()> {

@@ -5,7 +5,7 @@
 //! Idempotency-Key) under short retentions, so eviction runs the whole time: bounded memory means
 //! the second half adds (almost) nothing.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,8 +14,9 @@ use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+use launcher::{Launch, Service, free_port, procfs};
+
 use crate::bench::build_release;
-use crate::children::{Server, free_port};
 use crate::workspace;
 
 const PAYERS: usize = 500;
@@ -35,14 +36,16 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&logs)?;
 
     let throughput = {
-        let mock = start(&binary, &logs.join("bench-toss-throughput.log"), &[]).await?;
-        confirm_throughput(&mock).await?
+        let (mock, base) = start(&binary, &logs.join("bench-toss-throughput.log"), &[]).await?;
+        let throughput = confirm_throughput(&base).await?;
+        mock.stop().await.context("stopping toss-mock")?;
+        throughput
     };
     let memory = {
         // Retentions short enough that a million payments never sit in memory at once: what a
         // 30-minute soak at this rate would look like with the default day-long retention capped
         // by --max-payments.
-        let mock = start(
+        let (mock, base) = start(
             &binary,
             &logs.join("bench-toss-memory.log"),
             &[
@@ -53,7 +56,9 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             ],
         )
         .await?;
-        memory_after(&mock, PAYMENTS_FOR_MEMORY).await?
+        let memory = memory_after(&mock, &base, PAYMENTS_FOR_MEMORY).await?;
+        mock.stop().await.context("stopping toss-mock")?;
+        memory
     };
 
     println!();
@@ -122,25 +127,24 @@ pub async fn run() -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The mock and its base URL.
 async fn start(
     binary: &std::path::Path,
     log: &std::path::Path,
     extra: &[&str],
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<(Service, String)> {
     let port = free_port()?;
-    let mut command = Command::new(binary);
-    command
+    let base = format!("http://127.0.0.1:{port}");
+    let mock = Launch::new(binary, log)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
-        .env("RUST_LOG", "warn");
-    Server::start(
-        command,
-        format!("http://127.0.0.1:{port}"),
-        "/healthz",
-        log,
-        Duration::from_secs(30),
-    )
-    .await
+        .env("RUST_LOG", "warn")
+        .health(format!("{base}/healthz"))
+        .deadline(Duration::from_secs(30))
+        .start()
+        .await
+        .context("starting toss-mock")?;
+    Ok((mock, base))
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
@@ -239,9 +243,9 @@ struct Throughput {
     p99_ms: f64,
 }
 
-async fn confirm_throughput(mock: &Server) -> anyhow::Result<Throughput> {
+async fn confirm_throughput(base: &str) -> anyhow::Result<Throughput> {
     let client = client()?;
-    let base = mock.base_url.clone();
+    let base = base.to_owned();
     eprintln!("opening {SESSIONS} sessions...");
     let keys: Arc<Vec<std::sync::OnceLock<String>>> =
         Arc::new((0..SESSIONS).map(|_| std::sync::OnceLock::new()).collect());
@@ -322,15 +326,14 @@ impl Memory {
     }
 }
 
-async fn memory_after(mock: &Server, payments: usize) -> anyhow::Result<Memory> {
+async fn memory_after(mock: &Service, base: &str, payments: usize) -> anyhow::Result<Memory> {
     let client = client()?;
-    let base = mock.base_url.clone();
     eprintln!("pushing {payments} payments (open + confirm), RSS read half-way and at the end...");
     let started = Instant::now();
     let half = payments / 2;
-    push_payments(&client, &base, 0..half).await?;
-    let half_rss_mb = proc_status_mb(mock, "VmRSS:")?;
-    push_payments(&client, &base, half..payments).await?;
+    push_payments(&client, base, 0..half).await?;
+    let half_rss_mb = rss_mb(mock)?;
+    push_payments(&client, base, half..payments).await?;
     let per_second = payments as f64 / started.elapsed().as_secs_f64();
     let stats: Value = client
         .get(format!("{base}/__mock/stats"))
@@ -338,10 +341,11 @@ async fn memory_after(mock: &Server, payments: usize) -> anyhow::Result<Memory> 
         .await?
         .json()
         .await?;
+    let memory = procfs::memory(mock.pid()).context("reading the mock's /proc status")?;
     Ok(Memory {
         half_rss_mb,
-        rss_mb: proc_status_mb(mock, "VmRSS:")?,
-        peak_mb: proc_status_mb(mock, "VmHWM:")?,
+        rss_mb: megabytes(memory.rss).context("no VmRSS in /proc status")?,
+        peak_mb: megabytes(memory.peak_rss).context("no VmHWM in /proc status")?,
         per_second,
         stored_payments: stats["stored"]["payments"].as_u64().unwrap_or(0),
         stored_records: stats["stored"]["idempotencyRecords"].as_u64().unwrap_or(0),
@@ -368,15 +372,12 @@ async fn push_payments(
     .map(|_| ())
 }
 
-/// A memory field of the mock's `/proc/PID/status`, in MB.
-fn proc_status_mb(mock: &Server, field: &str) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", mock.pid()))
-        .context("reading the mock's /proc status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .with_context(|| format!("no {field} in /proc status"))
+/// The mock's resident memory now, in MB.
+fn rss_mb(mock: &Service) -> anyhow::Result<f64> {
+    let memory = procfs::memory(mock.pid()).context("reading the mock's /proc status")?;
+    megabytes(memory.rss).context("no VmRSS in /proc status")
+}
+
+fn megabytes(bytes: Option<u64>) -> Option<f64> {
+    bytes.map(|b| b as f64 / 1_048_576.0)
 }

@@ -5,16 +5,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
+use fixtures::reconcile::{self, Before};
 use fixtures::stack::Stack;
+use launcher::Service;
 
 use crate::bench::build_release_all;
-use crate::children::{Server, free_port};
+use crate::services;
 use crate::stack_args::StackArgs;
+use crate::up;
 use crate::workspace;
-use fixtures::reconcile::{self, Before};
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq)]
 pub enum PhaseName {
@@ -70,7 +71,8 @@ pub struct Args {
     /// otherwise measure the hashing of one laptop, not the API under test]
     #[arg(long, env = "SHOPLOAD_HASH_ITERATIONS")]
     pub hash_iterations: Option<u32>,
-    /// Leave the stack running afterwards (its URLs are printed)
+    /// Leave the stack running afterwards, recorded like `up --detach`: its URLs are printed, and
+    /// `cargo xtask down` stops it
     #[arg(long)]
     pub keep_stack: bool,
     /// Run the phase against your own shop: no stack, shop or mock is started here; seeding and
@@ -93,6 +95,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
+    let record_path = workspace::stack_file(&args.stack.state_dir);
+    if args.keep_stack && args.host.is_none() {
+        // Checked before the build: a second recorded stack would orphan the first.
+        up::clear_stale_record(&record_path).await?;
+    }
     let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock", "fixtures"])?;
     let (loadgen, shop, mock, fixtures) = (&binaries[0], &binaries[1], &binaries[2], &binaries[3]);
 
@@ -110,12 +117,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("starting PostgreSQL and Redis")?;
     let result = with_stack(&args, &stack, shop, mock, fixtures, loadgen, &report_dir).await;
     if args.keep_stack {
-        println!(
-            "the stack keeps running:\nexport DATABASE_URL='{}'\nexport REDIS_URL='{}'",
-            stack.database_url(),
-            stack.redis_url()
+        let (database_url, redis_url) = (
+            stack.database_url().to_owned(),
+            stack.redis_url().to_owned(),
         );
-        std::mem::forget(stack);
+        let record = up::detach(stack, &record_path).await?;
+        println!(
+            "the {} stack keeps running (recorded in {}):\nexport DATABASE_URL='{database_url}'\n\
+             export REDIS_URL='{redis_url}'\nstop it with: cargo xtask down",
+            record.provider,
+            record_path.display()
+        );
     } else {
         stack.stop().await.context("stopping the stack")?;
     }
@@ -134,46 +146,29 @@ async fn with_stack(
     report_dir: &Path,
 ) -> anyhow::Result<u8> {
     seed(fixtures, stack.database_url(), true, hash_iterations(args))?;
-    let mock_port = free_port()?;
-    let mut mock = Command::new(mock_binary);
-    mock.args(["--listen", &format!("127.0.0.1:{mock_port}"), "--seed", "1"])
-        .env("RUST_LOG", "warn");
-    for (flag, value) in chaos_flags(args.chaos.as_deref())? {
-        mock.arg(format!("--{flag}")).arg(value);
-    }
-    let mock = Server::start(
-        mock,
-        format!("http://127.0.0.1:{mock_port}"),
-        "/healthz",
-        &report_dir.join("toss-mock.log"),
-        Duration::from_secs(30),
+    let chaos: Vec<String> = chaos_flags(args.chaos.as_deref())?
+        .into_iter()
+        .flat_map(|(flag, value)| [format!("--{flag}"), value])
+        .collect();
+    let mock = services::toss_mock(mock_binary, report_dir, &chaos).await?;
+    let shop = services::shop(
+        shop_binary,
+        report_dir,
+        &services::ShopConfig {
+            database_url: stack.database_url(),
+            redis_url: stack.redis_url(),
+            toss_url: &mock.url,
+            redis_prefix: None,
+            faults: args.faults.iter().map(String::as_str).collect(),
+        },
     )
-    .await
-    .context("starting toss-mock")?;
-
-    let shop_port = free_port()?;
-    let mut shop = Command::new(shop_binary);
-    shop.args(["--listen", &format!("127.0.0.1:{shop_port}")])
-        .args(["--database-url", stack.database_url()])
-        .args(["--redis-url", stack.redis_url()])
-        .args(["--toss-url", &mock.base_url])
-        .env("RUST_LOG", "info");
-    for fault in &args.faults {
-        shop.args(["--fault", fault]);
-    }
-    let shop = Server::start(
-        shop,
-        format!("http://127.0.0.1:{shop_port}"),
-        "/healthz",
-        &report_dir.join("target-shop.log"),
-        Duration::from_secs(60),
-    )
-    .await
-    .context("starting target-shop")?;
+    .await?;
+    let (mock_url, shop_url) = (mock.url.clone(), shop.url.clone());
+    let (mock, shop) = (mock.service, shop.service);
 
     let db = reconcile::connect(stack.database_url()).await?;
     if args.phase == PhaseName::Payment {
-        let ids = hot_products(&shop.base_url).await?;
+        let ids = hot_products(&shop_url).await?;
         reconcile::limit_stock(&db, &ids, args.hot_stock).await?;
         eprintln!("hot products {ids:?}: {} in stock each", args.hot_stock);
     }
@@ -181,21 +176,21 @@ async fn with_stack(
     let code = run_loadgen(
         loadgen,
         args,
-        &shop.base_url,
-        Some(&mock.base_url),
+        &shop_url,
+        Some(&mock_url),
         report_dir,
         Some((stack, &shop, &mock)),
     )
     .await?;
-    let stats: serde_json::Value = reqwest::get(format!("{}/__mock/stats", mock.base_url))
+    let stats: serde_json::Value = reqwest::get(format!("{mock_url}/__mock/stats"))
         .await?
         .json()
         .await
         .context("reading the Toss mock's stats")?;
     let checks = reconcile::check(&db, &stats, &before).await?;
-    let passed = reconcile::report(&checks, report_dir)?;
-    drop(shop);
-    drop(mock);
+    let passed = crate::reconciliation::report(&checks, report_dir)?;
+    shop.stop().await.context("stopping target-shop")?;
+    mock.stop().await.context("stopping toss-mock")?;
     Ok(if code == 0 && !passed { 1 } else { code })
 }
 
@@ -259,7 +254,7 @@ async fn run_loadgen(
     host: &str,
     mock: Option<&str>,
     report_dir: &Path,
-    ours: Option<(&Stack, &Server, &Server)>,
+    ours: Option<(&Stack, &Service, &Service)>,
 ) -> anyhow::Result<u8> {
     let phase_file = workspace::root()
         .join("loadgen")
@@ -287,7 +282,7 @@ async fn run_loadgen(
             .args(["--db-url", stack.database_url()])
             .args(["--redis-url", stack.redis_url()])
             .arg("--metrics-url")
-            .arg(format!("{}/metrics", shop.base_url))
+            .arg(format!("{host}/metrics"))
             .arg("--pid")
             .arg(format!("shop={}", shop.pid()))
             .arg("--pid")

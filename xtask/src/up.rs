@@ -3,6 +3,7 @@
 //! writes `stack.json` and leaves the stack to `cargo xtask down`.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -22,20 +23,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let record_path = workspace::stack_file(&args.stack.state_dir);
-    if let Some(existing) = StackRecord::load(&record_path)? {
-        let states = existing.components().await;
-        if states.iter().any(|s| s.running) {
-            bail!(
-                "a {} stack is already recorded at {} and still runs; `cargo xtask status` shows \
-                 it, `cargo xtask down` stops it",
-                existing.provider,
-                record_path.display()
-            );
-        }
-        // A record whose servers are all gone (a reboot, say): clear what is left of it.
-        existing.stop().await.ok();
-        std::fs::remove_file(&record_path).ok();
-    }
+    clear_stale_record(&record_path).await?;
 
     let stack = Stack::start(&args.stack.config())
         .await
@@ -43,12 +31,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     print_exports(stack.database_url(), stack.redis_url())?;
 
     if args.detach {
-        let record = stack.detach();
-        if let Err(e) = record.save(&record_path) {
-            // Nobody could stop it later without the record: stop it now.
-            record.stop().await.ok();
-            return Err(e).context("recording the detached stack");
-        }
+        let record = detach(stack, &record_path).await?;
         println!(
             "# {} stack recorded in {}; stop it with: cargo xtask down",
             record.provider,
@@ -66,6 +49,36 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     stack.stop().await.context("stopping the stack")?;
     note("stack stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses to start when the recorded stack still runs (one record, one stack); clears a record
+/// whose servers are all gone (a reboot, say). `phase --keep-stack` checks the same before it runs.
+pub(crate) async fn clear_stale_record(record_path: &Path) -> anyhow::Result<()> {
+    if let Some(existing) = StackRecord::load(record_path)? {
+        let states = existing.components().await;
+        if states.iter().any(|s| s.running) {
+            bail!(
+                "a {} stack is already recorded at {} and still runs; `cargo xtask status` shows \
+                 it, `cargo xtask down` stops it",
+                existing.provider,
+                record_path.display()
+            );
+        }
+        existing.stop().await.ok();
+        std::fs::remove_file(record_path).ok();
+    }
+    Ok(())
+}
+
+/// Leaves the stack running, recorded at `record_path` for `cargo xtask down` and `status`.
+pub(crate) async fn detach(stack: Stack, record_path: &Path) -> anyhow::Result<StackRecord> {
+    let record = stack.detach();
+    if let Err(e) = record.save(record_path) {
+        // Nobody could stop it later without the record: stop it now.
+        record.stop().await.ok();
+        return Err(e).context("recording the detached stack");
+    }
+    Ok(record)
 }
 
 /// A line on stderr that never fails: after Ctrl-C a pipe reader (`| tee`) may be gone already,

@@ -112,13 +112,7 @@ async fn detached_round_trip(provider: &str) {
 }
 
 fn fixtures_process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+    launcher::procfs::stat(pid).is_some_and(|stat| stat.state != 'Z')
 }
 
 #[tokio::test(flavor = "multi_thread")]

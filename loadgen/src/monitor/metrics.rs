@@ -220,7 +220,7 @@ pub fn bucket_quantile(before: &[(f64, f64)], now: &[(f64, f64)], q: f64) -> Opt
     None
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct RoutePoint {
     pub t: u64,
     pub rps: f64,
@@ -229,7 +229,7 @@ pub struct RoutePoint {
     pub p95_ms: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Route {
     pub method: String,
     pub route: String,
@@ -240,7 +240,7 @@ pub struct Route {
     pub points: Vec<RoutePoint>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Point {
     pub t: u64,
     pub pool_in_use: Option<f64>,
@@ -253,7 +253,7 @@ pub struct Point {
     pub jobs_processed_per_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Data {
     pub url: String,
     pub routes: Vec<Route>,
@@ -302,7 +302,7 @@ impl Metrics {
     async fn scrape(&mut self, timeout: Duration) -> anyhow::Result<Scrape> {
         let response = self
             .connections
-            .send(&Method::GET, &self.url, HeaderMap::new(), None, timeout)
+            .send_to(&Method::GET, &self.url, HeaderMap::new(), None, timeout)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if response.status != 200 {

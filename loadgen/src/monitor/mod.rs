@@ -65,15 +65,31 @@ pub fn parse_pid(text: &str) -> anyhow::Result<(String, u32)> {
 }
 
 /// Why a part of the server side is missing or incomplete, and what to do about it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 pub struct Note {
     /// `postgres`, `redis`, `metrics`, `process`.
-    pub monitor: &'static str,
+    #[serde(deserialize_with = "monitor_name")]
+    pub monitor: MonitorName,
     pub message: String,
 }
 
+/// Spelt as an alias so serde does not borrow the name from its input (it would for a bare
+/// `&str`): a note read back from a file outlives the file's text.
+pub type MonitorName = &'static str;
+
+/// The monitors' names are a closed set, so a note read back from summary.json keeps its
+/// `&'static str` without leaking: an unknown name is an error, not a guess.
+fn monitor_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    const NAMES: [&str; 4] = ["postgres", "redis", "metrics", "process"];
+    let name = <String as serde::Deserialize>::deserialize(d)?;
+    NAMES
+        .into_iter()
+        .find(|n| *n == name)
+        .ok_or_else(|| serde::de::Error::unknown_variant(&name, &NAMES))
+}
+
 /// Everything the monitors saw, for the report and the diagnosis.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Server {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres: Option<postgres::Data>,

@@ -26,7 +26,7 @@ pub const ENABLE_STATEMENTS: &str = "add shared_preload_libraries = 'pg_stat_sta
      postgresql.conf (docker: `-c shared_preload_libraries=pg_stat_statements`), restart \
      PostgreSQL, then run `CREATE EXTENSION pg_stat_statements;` in the database as a superuser";
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 pub struct Point {
     pub t: u64,
     pub active: i64,
@@ -43,7 +43,7 @@ pub struct Point {
 }
 
 /// A statement's work during the run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 pub struct Statement {
     pub query: String,
     pub calls: u64,
@@ -52,7 +52,7 @@ pub struct Statement {
     pub rows: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 pub struct Statements {
     pub by_total_time: Vec<Statement>,
     pub by_mean_time: Vec<Statement>,
@@ -64,7 +64,7 @@ pub struct Statements {
     pub distinct: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Data {
     pub database: String,
     pub server_version: String,

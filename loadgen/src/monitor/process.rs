@@ -1,5 +1,5 @@
 //! Processes (`--pid NAME=PID`, and loadgen itself): CPU and resident memory each second, read
-//! from `/proc` (Linux). A process counts with its descendants, so PostgreSQL's backends count as
+//! from `/proc` (Linux) by `launcher::procfs`. A process counts with its descendants, so PostgreSQL's backends count as
 //! PostgreSQL. CPU is in percent of one core (200 % = two cores busy); memory is the process's own
 //! resident set plus its descendants' private (anonymous) memory, so shared buffers mapped by
 //! every backend are counted once, not once per backend.
@@ -7,14 +7,12 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use launcher::procfs::{self, TICKS_PER_SECOND};
 use serde::Serialize;
 
 use super::{Monitor, Note};
 
-/// USER_HZ: the unit of `/proc/PID/stat`'s CPU times on every Linux the project runs on.
-const TICKS_PER_SECOND: f64 = 100.0;
-
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Point {
     pub t: u64,
     /// CPU over the last second, in percent of one core.
@@ -24,7 +22,7 @@ pub struct Point {
     pub processes: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Data {
     pub name: String,
     pub pid: u32,
@@ -48,84 +46,9 @@ impl Data {
     }
 }
 
-/// One `/proc/PID/stat` line's fields that matter here.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stat {
-    pub ppid: u32,
-    /// utime + stime, in ticks.
-    pub cpu_ticks: u64,
-}
-
-/// Parses `/proc/PID/stat`. The command name (field 2) may hold spaces and parentheses, so the
-/// fields are counted from the last `)`.
-pub fn parse_stat(text: &str) -> Option<Stat> {
-    let rest = text.get(text.rfind(')')? + 2..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state(3) ppid(4) ... utime(14) stime(15), so index = field - 3.
-    let ppid = fields.get(1)?.parse().ok()?;
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Stat {
-        ppid,
-        cpu_ticks: utime + stime,
-    })
-}
-
-/// A `kB` line of `/proc/PID/status` (`VmRSS:`, `RssAnon:`) in bytes.
-pub fn status_kb(status: &str, key: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 /// The program of a process (`/proc/PID/comm`), for an unnamed `--pid`.
 pub fn program_name(pid: u32) -> Option<String> {
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    Some(comm.trim().to_owned()).filter(|c| !c.is_empty())
-}
-
-/// Every process's parent and CPU, from one pass over `/proc`.
-fn all_stats() -> HashMap<u32, Stat> {
-    let mut stats = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return stats;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(text) = std::fs::read_to_string(entry.path().join("stat"))
-            && let Some(stat) = parse_stat(&text)
-        {
-            stats.insert(pid, stat);
-        }
-    }
-    stats
-}
-
-/// `root` and its descendants.
-pub fn tree(root: u32, stats: &HashMap<u32, Stat>) -> Vec<u32> {
-    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
-    for (pid, stat) in stats {
-        children.entry(stat.ppid).or_default().push(*pid);
-    }
-    let mut out = Vec::new();
-    let mut todo = vec![root];
-    while let Some(pid) = todo.pop() {
-        // A pid seen twice would be a cycle in a racing read of /proc: stop there.
-        if out.contains(&pid) || !stats.contains_key(&pid) {
-            continue;
-        }
-        out.push(pid);
-        if let Some(c) = children.get(&pid) {
-            todo.extend(c);
-        }
-    }
-    out
+    procfs::comm(pid)
 }
 
 struct Watched {
@@ -163,10 +86,10 @@ impl Processes {
 
     /// One sample of every process (second `t`).
     pub fn sample_now(&mut self, t: u64) {
-        let stats = all_stats();
+        let stats = procfs::all_stats();
         let now = Instant::now();
         for w in &mut self.watched {
-            let pids = tree(w.data.pid, &stats);
+            let pids = procfs::tree(w.data.pid, &stats);
             if pids.is_empty() {
                 w.data.gone = true;
                 continue;
@@ -182,12 +105,11 @@ impl Processes {
                 if let Some(before) = w.before.get(&pid) {
                     spent += stat.cpu_ticks.saturating_sub(*before);
                 }
-                let status =
-                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let memory = procfs::memory(pid).unwrap_or_default();
                 rss += if pid == w.data.pid {
-                    status_kb(&status, "VmRSS:")
+                    memory.rss
                 } else {
-                    status_kb(&status, "RssAnon:").or_else(|| status_kb(&status, "VmRSS:"))
+                    memory.anon_rss.or(memory.rss)
                 }
                 .unwrap_or(0);
             }
@@ -256,37 +178,6 @@ impl Monitor for Processes {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_with_odd_names_parse() {
-        let line = "1234 (my (odd) prog) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 1 0 5 1000 10";
-        assert_eq!(
-            parse_stat(line),
-            Some(Stat {
-                ppid: 1,
-                cpu_ticks: 300
-            })
-        );
-        assert_eq!(parse_stat("garbage"), None);
-    }
-
-    #[test]
-    fn trees_follow_parents() {
-        let stat = |ppid| Stat { ppid, cpu_ticks: 0 };
-        let stats: HashMap<u32, Stat> = [
-            (1, stat(0)),
-            (10, stat(1)),
-            (11, stat(10)),
-            (12, stat(10)),
-            (20, stat(1)),
-        ]
-        .into_iter()
-        .collect();
-        let mut t = tree(10, &stats);
-        t.sort_unstable();
-        assert_eq!(t, vec![10, 11, 12]);
-        assert!(tree(99, &stats).is_empty());
-    }
 
     #[test]
     fn this_process_is_measured() {

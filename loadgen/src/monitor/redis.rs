@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::{CONNECT_TIMEOUT, Monitor, Note};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, serde::Deserialize, schemars::JsonSchema)]
 pub struct Point {
     pub t: u64,
     pub used_memory: Option<u64>,
@@ -34,7 +34,7 @@ pub struct Point {
     pub lag: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Data {
     pub version: Option<String>,
     pub maxmemory: Option<u64>,

@@ -4,19 +4,22 @@
 use std::fmt::Write as _;
 
 use super::Results;
-use crate::stats::{Entry, Second, percentile_ms};
+use crate::stats::{Entry, percentile_ms};
 
 /// The live line: elapsed time, users, requests/s, failures and p95 of the last seconds.
-pub fn live_line(recent: &[Second], total_requests: u64, total_failures: u64) -> String {
-    let Some(last) = recent.last() else {
+pub fn live_line(snapshot: &crate::engine::Snapshot) -> String {
+    let Some(last) = snapshot.series.last() else {
         return String::new();
     };
+    let recent = &snapshot.series[snapshot.series.len().saturating_sub(5)..];
     let span = recent.len().max(1) as f64;
     let rps = recent.iter().map(|s| s.requests).sum::<u64>() as f64 / span;
     let p95 = recent
         .iter()
         .filter_map(|s| s.p95)
         .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    let (total_requests, total_failures) =
+        (snapshot.aggregate.requests, snapshot.aggregate.failures);
     let fail_pct = if total_requests > 0 {
         total_failures as f64 * 100.0 / total_requests as f64
     } else {

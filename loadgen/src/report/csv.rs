@@ -9,7 +9,8 @@ use anyhow::Context;
 use csv::{Terminator, Writer, WriterBuilder};
 
 use super::Results;
-use crate::stats::{Entry, HistoryCells, PERCENTILES};
+use super::history::HistoryCells;
+use crate::stats::{Entry, PERCENTILES};
 
 const STATS: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
 const HISTORY: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size";

@@ -59,6 +59,7 @@ pub fn render(r: &Results) -> String {
         );
     }
 
+    super::reconciliation::html(&mut h, r);
     thresholds(&mut h, r);
     super::server::findings_html(&mut h, r);
     request_statistics(&mut h, r);

@@ -4,13 +4,15 @@
 pub mod charts;
 pub mod console;
 pub mod csv;
+pub mod history;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod reconciliation;
 pub mod server;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runner::Stage;
 use crate::saturation::Saturation;
@@ -19,7 +21,7 @@ use crate::threshold::{Verdict, failure_band};
 use crate::trend::{Drift, StageSlo};
 
 /// What the run was.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Meta {
     pub phase: Option<String>,
     pub scenario: String,
@@ -27,12 +29,43 @@ pub struct Meta {
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
     pub duration_s: f64,
-    /// "closed" (users with think time) or "open" (arrival rate).
-    pub model: &'static str,
+    pub model: Model,
     pub seed: u64,
     pub command: String,
+    /// The plan's stages: not in summary.json, whose stages carry their name and load
+    /// themselves (so a summary read back has none here).
     #[serde(skip)]
     pub stages: Vec<Stage>,
+}
+
+/// The load model, as summary.json and the reports name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// Users looping over their tasks with think time.
+    Closed,
+    /// Iterations started at an arrival rate, whatever the target's speed.
+    Open,
+}
+
+impl Model {
+    /// The runner's question is "open model?": this is its answer, named.
+    pub fn from_open(open: bool) -> Self {
+        if open { Self::Open } else { Self::Closed }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+        }
+    }
+}
+
+impl std::fmt::Display for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Everything measured and judged.
@@ -47,13 +80,17 @@ pub struct Results {
     pub drift: Option<Drift>,
     /// What the server-side monitors saw (None when none ran).
     pub server: Option<crate::monitor::Server>,
-    /// The diagnosis: findings over the client's and the server's data.
+    /// The diagnosis: findings over the client's and the server's data (and the books').
     pub findings: Vec<crate::diagnosis::Finding>,
+    /// The system's books checked after the run (a phase's stock and money), when they were.
+    pub reconciliation: Option<reconciliation::Reconciliation>,
 }
 
 impl Results {
+    /// Every threshold held, and the reconciliation too when there was one.
     pub fn passed(&self) -> bool {
         self.verdicts.iter().all(|v| v.passed)
+            && self.reconciliation.as_ref().is_none_or(|r| r.passed)
     }
 
     pub fn failure_band(&self) -> &'static str {

@@ -1,18 +1,28 @@
 //! simplejwt-compatible tokens, byte for byte: PyJWT's header `{"alg":"HS256","typ":"JWT"}` (sorted
 //! keys), claims in simplejwt's insertion order (`token_type, exp, iat, jti, user_id`), `user_id` as a
-//! string, `jti` as uuid4 hex, unpadded base64url. Written by hand over `hmac` because the exact
-//! bytes are the contract: generic JWT crates order the header differently.
+//! string, `jti` as uuid4 hex, unpadded base64url.
+//!
+//! The HMAC on both sides is `jsonwebtoken`'s, but the signing input is assembled here:
+//! `jsonwebtoken::encode` serialises its `Header` struct in field order, `{"typ":"JWT","alg":"HS256"}`,
+//! and those bytes are not PyJWT's, so the header is PyJWT's bytes as a constant and the payload is
+//! the claims map in insertion order; `jsonwebtoken::crypto::sign` signs that.
 //!
 //! Verification follows simplejwt 5.5: signature first (any failure is "Token is invalid"), then
-//! expiry, then `jti`, then `token_type`, each with simplejwt's own message.
+//! expiry, then `jti`, then `token_type`, each with simplejwt's own message. `jsonwebtoken::decode`
+//! checks the structure, the header's algorithm and the signature; its own time and claim checks are
+//! off, because it would read the system clock (the shop's clock is injected), allow 60 s of leeway and
+//! call a token valid in its `exp` second, and answer a missing `exp` with its own error rather than
+//! simplejwt's message. Expiry and `iat` are therefore checked here against the caller's `now`, as
+//! PyJWT checks them. One deliberate difference from PyJWT: a header that is not `jsonwebtoken`'s
+//! `Header` shape (say a numeric `typ`), or a payload with a duplicated registered claim, is invalid;
+//! only the holder of the secret could sign either.
 
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 
 /// base64url of `{"alg":"HS256","typ":"JWT"}`, as PyJWT writes it.
 const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -58,7 +68,9 @@ impl TokenError {
 
 #[derive(Clone)]
 pub struct Tokens {
-    key: Hmac<Sha256>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
     pub access_lifetime: Duration,
     pub refresh_lifetime: Duration,
 }
@@ -77,11 +89,18 @@ pub type Claims = Map<String, Value>;
 
 impl Tokens {
     pub fn new(secret: &[u8], access_lifetime: Duration, refresh_lifetime: Duration) -> Self {
-        // HMAC takes keys of any length; this cannot fail.
-        let key = Hmac::<Sha256>::new_from_slice(secret)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Time and registered claims are judged in `decode`, against the injected clock and
+        // with simplejwt's messages (see the module doc).
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation.required_spec_claims.clear();
         Self {
-            key,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
             access_lifetime,
             refresh_lifetime,
         }
@@ -117,9 +136,11 @@ impl Tokens {
     fn sign(&self, claims: &Claims) -> String {
         let payload = URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string());
         let signing_input = format!("{HEADER_B64}.{payload}");
-        let mut mac = self.key.clone();
-        mac.update(signing_input.as_bytes());
-        let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        // An HMAC key made by `from_secret` signs HS256 whatever its length: the only errors
+        // `sign` has are a key of another family or an algorithm of another family.
+        let signature =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &self.encoding, Algorithm::HS256)
+                .unwrap_or_else(|e| unreachable!("an HMAC secret signs HS256: {e}"));
         format!("{signing_input}.{signature}")
     }
 
@@ -149,36 +170,12 @@ impl Tokens {
         }
     }
 
-    /// PyJWT's `decode`: structure, algorithm, signature, then `exp` (expired) and `iat` (not in the
-    /// future) when present and well-typed.
+    /// PyJWT's `decode`: structure, algorithm, signature (all `jsonwebtoken`'s), then `exp`
+    /// (expired) and `iat` (not in the future) when present and well-typed.
     fn decode(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Invalid);
-        };
-        let signing_input_len = header.len() + 1 + payload.len();
-        let header: Value = URL_SAFE_NO_PAD
-            .decode(header)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(TokenError::Invalid)?;
-        if header.get("alg").and_then(Value::as_str) != Some("HS256") {
-            return Err(TokenError::Invalid);
-        }
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature)
-            .map_err(|_| TokenError::Invalid)?;
-        let mut mac = self.key.clone();
-        mac.update(&token.as_bytes()[..signing_input_len]);
-        mac.verify_slice(&signature)
-            .map_err(|_| TokenError::Invalid)?;
-        let claims: Claims = URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(TokenError::Invalid)?;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
         if let Some(exp) = claims.get("exp") {
             let exp = exp.as_i64().ok_or(TokenError::Invalid)?;
             if exp <= now {
@@ -305,5 +302,85 @@ mod tests {
             "{p}"
         );
         assert!(p.ends_with(r#""user_id":"3"}"#), "{p}");
+    }
+
+    /// A token over any header and claims, signed with `secret`'s HS256.
+    fn forged(header: &str, claims: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature = jsonwebtoken::crypto::sign(
+            input.as_bytes(),
+            &EncodingKey::from_secret(b"secret"),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{input}.{signature}")
+    }
+
+    #[test]
+    fn expiry_is_judged_on_the_callers_clock_to_the_second_without_leeway() {
+        let t = tokens();
+        // Made in 1970: only the injected clock, never the system's, may call it fresh.
+        let (_, access) = t.pair(1, 1000);
+        assert!(t.verify(&access, TokenType::Access, 1299).is_ok());
+        assert_eq!(
+            t.verify(&access, TokenType::Access, 1300),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            t.verify(&access, TokenType::Access, 999),
+            Err(TokenError::Invalid),
+            "an iat in the future is PyJWT's ImmatureSignatureError"
+        );
+    }
+
+    #[test]
+    fn missing_claims_get_simplejwts_messages_and_aud_is_ignored() {
+        let t = tokens();
+        let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let no_exp = forged(header, r#"{"token_type":"access","jti":"a","user_id":"1"}"#);
+        assert_eq!(t.verify_untyped(&no_exp, 10), Err(TokenError::NoExp));
+        let no_jti = forged(header, r#"{"token_type":"access","exp":20,"user_id":"1"}"#);
+        assert_eq!(t.verify_untyped(&no_jti, 10), Err(TokenError::NoId));
+        let no_type = forged(header, r#"{"exp":20,"jti":"a","user_id":"1"}"#);
+        assert_eq!(
+            t.verify(&no_type, TokenType::Access, 10),
+            Err(TokenError::NoType)
+        );
+        let text_exp = forged(header, r#"{"token_type":"access","exp":"20","jti":"a"}"#);
+        assert_eq!(t.verify_untyped(&text_exp, 10), Err(TokenError::Invalid));
+        let with_aud = forged(
+            header,
+            r#"{"token_type":"access","exp":20,"jti":"a","aud":"x","user_id":"1"}"#,
+        );
+        assert!(t.verify(&with_aud, TokenType::Access, 10).is_ok());
+        // PyJWT reads any header whose alg is allowed, in any key order.
+        let reordered = forged(
+            r#"{"typ":"JWT","alg":"HS256"}"#,
+            r#"{"token_type":"access","exp":20,"jti":"a","user_id":"1"}"#,
+        );
+        assert!(t.verify(&reordered, TokenType::Access, 10).is_ok());
+    }
+
+    #[test]
+    fn only_hs256_is_accepted() {
+        let t = tokens();
+        let claims = r#"{"token_type":"access","exp":20,"jti":"a","user_id":"1"}"#;
+        let hs384 = forged(r#"{"alg":"HS384","typ":"JWT"}"#, claims);
+        assert_eq!(t.verify_untyped(&hs384, 10), Err(TokenError::Invalid));
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        assert_eq!(t.verify_untyped(&none, 10), Err(TokenError::Invalid));
+        let (_, access) = t.pair(1, 1000);
+        assert_eq!(
+            t.verify_untyped(&format!("{access}.x"), 1000),
+            Err(TokenError::Invalid)
+        );
     }
 }

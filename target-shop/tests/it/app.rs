@@ -1,70 +1,31 @@
-//! `World`: the stack and the migrated template, one per test run. `TestApp`: one shop per test on
-//! its own cloned database and Redis prefix, with a client and direct access to its database.
+//! `start_world`: fixtures' `World` (the stack and the migrated template) for the run. `TestApp`:
+//! one shop per test on its own cloned database and Redis prefix, with a client and direct access to
+//! its database.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fixtures::database::TemplateDatabase;
-use fixtures::stack::{Provider, Stack, StackConfig, default_search_path};
+use fixtures::world::{World, WorldConfig};
 use serde_json::Value;
 use target_shop::auth::password;
 use target_shop::{AppState, Config};
 
-pub struct World {
-    /// Taken by `stop`: a stack must be stopped inside the runtime, not dropped after it.
-    stack: std::sync::Mutex<Option<Stack>>,
-    redis_url: String,
-    pub template: TemplateDatabase,
-}
-
-impl World {
-    /// The stack the environment asks for (`SHOPLOAD_PROVIDER`, default auto), as `cargo xtask up`
-    /// would start it, and the shop's migrations in a template database.
-    pub async fn start() -> Result<Self, String> {
-        let provider = std::env::var("SHOPLOAD_PROVIDER")
-            .ok()
-            .map(|p| p.parse::<Provider>())
-            .transpose()?
-            .unwrap_or(Provider::Auto);
-        let path = std::env::var_os("PATH");
-        let mut config = StackConfig::new(
-            provider,
-            default_search_path(path.as_deref()),
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks"),
-        );
-        config.postgres_image = std::env::var("SHOPLOAD_POSTGRES_IMAGE").ok();
-        config.redis_image = std::env::var("SHOPLOAD_REDIS_IMAGE").ok();
-        // Tests never use a developer's exported DATABASE_URL: they would write into it.
-        let stack = Stack::start(&config)
-            .await
-            .map_err(|e| format!("target-shop's tests need PostgreSQL and Redis: {e}"))?;
-        let template =
-            TemplateDatabase::create(stack.database_url(), "shop_template", |url| async move {
-                let pool = sqlx::PgPool::connect(&url).await?;
-                target_shop::MIGRATOR.run(&pool).await?;
-                pool.close().await;
-                Ok::<(), anyhow::Error>(())
-            })
-            .await?;
-        Ok(Self {
-            redis_url: stack.redis_url().to_string(),
-            stack: std::sync::Mutex::new(Some(stack)),
-            template,
-        })
-    }
-
-    pub async fn stop(&self) {
-        let stack = self.stack.lock().ok().and_then(|mut s| s.take());
-        if let Some(stack) = stack
-            && let Err(e) = stack.stop().await
-        {
-            eprintln!("stopping the test stack: {e}");
-        }
-    }
-
-    pub fn redis_url(&self) -> &str {
-        &self.redis_url
-    }
+/// The stack the environment asks for (`SHOPLOAD_PROVIDER`, default auto), as `cargo xtask up`
+/// would start it, and the shop's migrations in a template database.
+pub async fn start_world() -> Result<World, String> {
+    let config = WorldConfig::from_lookup(
+        "target-shop's tests",
+        "shop_template",
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks"),
+        |name| std::env::var(name).ok(),
+    )?;
+    World::start(&config, |url| async move {
+        let pool = sqlx::PgPool::connect(&url).await?;
+        target_shop::MIGRATOR.run(&pool).await?;
+        pool.close().await;
+        Ok::<(), anyhow::Error>(())
+    })
+    .await
 }
 
 pub struct TestApp {
@@ -79,7 +40,7 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn(world: &World) -> Self {
         let database_url = world.template.fresh().await.expect("a fresh database");
-        let mut config = Config::new(&database_url, world.redis_url());
+        let mut config = Config::new(&database_url, &world.redis_url);
         config.redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
         config.pool_size = 5;
         Self::serve(config).await

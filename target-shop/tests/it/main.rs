@@ -22,7 +22,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use app::{TestApp, World};
+use app::TestApp;
 
 type Test = fn(TestApp) -> BoxFuture<'static, ()>;
 
@@ -103,7 +103,7 @@ fn main() -> ExitCode {
     let world = if args.list {
         Err("listing only".to_string())
     } else {
-        runtime.block_on(World::start())
+        runtime.block_on(app::start_world())
     };
     let world = world.map(Arc::new);
     let trials = all()

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use world::World;
-
-type Test = fn(Arc<World>) -> BoxFuture<'static, ()>;
+type Test = fn(Arc<world::World>) -> BoxFuture<'static, ()>;
 
 macro_rules! tests {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -50,7 +48,7 @@ fn main() -> ExitCode {
             .collect();
         return libtest_mimic::run(&args, trials).exit_code();
     }
-    let world = match runtime.block_on(World::start()) {
+    let world = match runtime.block_on(world::start_world()) {
         Ok(w) => Arc::new(w),
         Err(e) => {
             eprintln!("error: {e}");
@@ -64,9 +62,18 @@ fn main() -> ExitCode {
             let world = Arc::clone(&world);
             let handle = handle.clone();
             Trial::test(name, move || {
-                handle
-                    .block_on(async move { tokio::spawn(test(world)).await })
-                    .map_err(|e| Failed::from(format!("{e}")))
+                handle.block_on(async move {
+                    // Tests run one at a time (below), so every clone made since the mark is this
+                    // test's: dropped when it passes, kept to look at when it fails.
+                    let mark = world.template.made();
+                    tokio::spawn(test(Arc::clone(&world)))
+                        .await
+                        .map_err(|e| Failed::from(format!("{e}")))?;
+                    if let Err(e) = world.template.drop_clones_since(mark).await {
+                        eprintln!("dropping {name}'s databases: {e}");
+                    }
+                    Ok(())
+                })
             })
         })
         .collect();

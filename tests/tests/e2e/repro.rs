@@ -4,31 +4,33 @@
 use std::process::Command;
 use std::sync::Arc;
 
+use loadgen::diagnosis::FindingId;
+use loadgen::summary::Summary;
+
 use crate::world::World;
 
 /// Each repro and the finding the diagnosis must name with its bug on (and not after the fix).
-const REPROS: [(&str, Option<&str>); 11] = [
-    ("405", Some("method-not-allowed")),
-    ("401-users", Some("unauthorized")),
-    ("401-expiry", Some("token-expiry")),
-    ("401-scheme", Some("unauthorized")),
+const REPROS: [(&str, Option<FindingId>); 11] = [
+    ("405", Some(FindingId::MethodNotAllowed)),
+    ("401-users", Some(FindingId::Unauthorized)),
+    ("401-expiry", Some(FindingId::TokenExpiry)),
+    ("401-scheme", Some(FindingId::Unauthorized)),
     ("stock", None),
-    ("serializer", Some("reservation-serializer")),
-    ("pool", Some("pool-saturated")),
-    ("n-plus-one", Some("n-plus-one")),
-    ("no-cache", Some("no-cache")),
-    ("inline-jobs", Some("inline-jobs")),
-    ("oversell", Some("oversell")),
+    ("serializer", Some(FindingId::ReservationSerializer)),
+    ("pool", Some(FindingId::PoolSaturated)),
+    ("n-plus-one", Some(FindingId::NPlusOne)),
+    ("no-cache", Some(FindingId::NoCache)),
+    ("inline-jobs", Some(FindingId::InlineJobs)),
+    ("oversell", Some(FindingId::Oversell)),
 ];
 
-fn finding_ids(summary: &std::path::Path) -> Vec<String> {
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
-    s["findings"]
-        .as_array()
+/// The findings' wire names, so a failed assertion lists them as summary.json spells them.
+fn finding_ids(summary: &std::path::Path) -> Vec<&'static str> {
+    Summary::read(summary)
         .unwrap()
+        .findings
         .iter()
-        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .map(|f| f.id.as_str())
         .collect()
 }
 
@@ -91,10 +93,10 @@ pub async fn every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix(_w
             let with_bug = finding_ids(&dir.path().join(name).join("with-bug/summary.json"));
             let fixed = finding_ids(&dir.path().join(name).join("fixed/summary.json"));
             assert!(
-                with_bug.iter().any(|f| f == id),
+                with_bug.contains(&id.as_str()),
                 "{name}: {id} in {with_bug:?}"
             );
-            assert!(!fixed.iter().any(|f| f == id), "{name}: {id} in {fixed:?}");
+            assert!(!fixed.contains(&id.as_str()), "{name}: {id} in {fixed:?}");
             assert!(section.contains("  finding: "), "{name}:\n{section}");
         }
     }

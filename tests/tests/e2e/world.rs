@@ -1,66 +1,35 @@
-//! `World`: one stack and a migrated, seeded template database for the run. `Shop`: a fresh
+//! `start_world`: fixtures' `World` with a migrated, seeded template for the run. `Shop`: a fresh
 //! database, the Toss mock and the shop, all on 127.0.0.1:0, for one test.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fixtures::database::TemplateDatabase;
 use fixtures::seed::SeedPlan;
-use fixtures::stack::{Provider, Stack, StackConfig, default_search_path};
+pub use fixtures::world::World;
+use fixtures::world::WorldConfig;
 use tokio::sync::oneshot;
 
-pub struct World {
-    stack: std::sync::Mutex<Option<Stack>>,
-    pub redis_url: String,
-    pub template: TemplateDatabase,
-}
-
-impl World {
-    pub async fn start() -> Result<Self, String> {
-        let provider = std::env::var("SHOPLOAD_PROVIDER")
-            .ok()
-            .map(|p| p.parse::<Provider>())
-            .transpose()?
-            .unwrap_or(Provider::Auto);
-        let path = std::env::var_os("PATH");
-        let mut config = StackConfig::new(
-            provider,
-            default_search_path(path.as_deref()),
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks"),
-        );
-        config.postgres_image = std::env::var("SHOPLOAD_POSTGRES_IMAGE").ok();
-        config.redis_image = std::env::var("SHOPLOAD_REDIS_IMAGE").ok();
-        let stack = Stack::start(&config)
-            .await
-            .map_err(|e| format!("the end-to-end tests need PostgreSQL and Redis: {e}"))?;
-        let template =
-            TemplateDatabase::create(stack.database_url(), "e2e_template", |url| async move {
-                fixtures::seed::migrate(&url).await?;
-                let pool = fixtures::seed::pool(&url)?;
-                // Any iteration count verifies; a thousand keeps 100 logins from dominating a 30 s phase.
-                let plan = SeedPlan {
-                    hash_iterations: 1000,
-                    ..SeedPlan::default()
-                };
-                fixtures::seed::seed(&pool, &plan).await?;
-                Ok::<(), anyhow::Error>(())
-            })
-            .await?;
-        Ok(Self {
-            redis_url: stack.redis_url().to_owned(),
-            stack: std::sync::Mutex::new(Some(stack)),
-            template,
-        })
-    }
-
-    pub async fn stop(&self) {
-        let stack = self.stack.lock().ok().and_then(|mut s| s.take());
-        if let Some(stack) = stack
-            && let Err(e) = stack.stop().await
-        {
-            eprintln!("stopping the test stack: {e}");
-        }
-    }
+/// The stack the environment asks for (`SHOPLOAD_PROVIDER`, default auto) and a template migrated
+/// and seeded with the plan's data.
+pub async fn start_world() -> Result<World, String> {
+    let config = WorldConfig::from_lookup(
+        "the end-to-end tests",
+        "e2e_template",
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks"),
+        |name| std::env::var(name).ok(),
+    )?;
+    World::start(&config, |url| async move {
+        fixtures::seed::migrate(&url).await?;
+        let pool = fixtures::seed::pool(&url)?;
+        // Any iteration count verifies; a thousand keeps 100 logins from dominating a 30 s phase.
+        let plan = SeedPlan {
+            hash_iterations: 1000,
+            ..SeedPlan::default()
+        };
+        fixtures::seed::seed(&pool, &plan).await?;
+        Ok::<(), anyhow::Error>(())
+    })
+    .await
 }
 
 /// A running mock and shop on a fresh copy of the seeded database.

@@ -5,9 +5,7 @@
 //! for the time series. Histograms serialise (V2, base64) and merge exactly.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -20,8 +18,8 @@ pub const PERCENTILES: [f64; 11] = [
 
 /// The largest latency a histogram holds (an hour); longer ones are clamped, not lost.
 const MAX_US: u64 = 3_600_000_000;
-/// Seconds in the "current" window of Locust's full history.
-const WINDOW_SECONDS: usize = 10;
+/// Seconds in the "current" window (Locust's full history, the live view).
+pub const WINDOW_SECONDS: usize = 10;
 
 /// A histogram of microseconds with `digits` significant digits.
 #[allow(clippy::expect_used)]
@@ -48,6 +46,8 @@ pub struct Sample {
     pub lag_us: Option<u64>,
     pub bytes: u64,
     pub outcome: Outcome,
+    /// The answer's HTTP status; None when there was no answer (refused, reset, timed out).
+    pub status: Option<u16>,
     /// A failed answer as the server gave it (status, explaining headers, body excerpt).
     pub example: Option<Box<str>>,
 }
@@ -207,7 +207,7 @@ pub fn percentile_ms(h: &Histogram<u64>, q: f64) -> Option<f64> {
 }
 
 /// One second of the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Second {
     /// Seconds since the start.
     pub t: u64,
@@ -224,10 +224,10 @@ pub struct Second {
     pub endpoints: Vec<EndpointSecond>,
     /// Locust's history rows at this second.
     #[serde(skip)]
-    pub history: HistoryRow,
+    pub history: crate::report::history::HistoryRow,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct EndpointSecond {
     pub requests: u64,
     pub failures: u64,
@@ -236,35 +236,8 @@ pub struct EndpointSecond {
     pub p99: Option<f64>,
 }
 
-/// Locust's stats_history.csv cells for one row (an endpoint, or the aggregate) at one second.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryCells {
-    /// The endpoint's index, or None for the aggregate.
-    pub endpoint: Option<usize>,
-    /// Requests/s and failures/s over the last 10 s.
-    pub rps_window: f64,
-    pub fails_window: f64,
-    /// Percentiles over the last 10 s (`--csv-full-history`).
-    pub window: Option<[f64; 11]>,
-    /// Percentiles since the start (the Aggregated row without full history).
-    pub cumulative: Option<[f64; 11]>,
-    pub total_requests: u64,
-    pub total_failures: u64,
-    pub total_median: Option<f64>,
-    pub total_avg: Option<f64>,
-    pub total_min: Option<f64>,
-    pub total_max: Option<f64>,
-    pub total_avg_size: f64,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct HistoryRow {
-    /// Endpoints with requests so far, then the aggregate last.
-    pub rows: Vec<HistoryCells>,
-}
-
 /// A failure row: Locust's failures.csv.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FailureRow {
     pub method: String,
     pub name: String,
@@ -272,6 +245,9 @@ pub struct FailureRow {
     pub occurrences: u64,
     pub first_seen: i64,
     pub last_seen: i64,
+    /// The HTTP status of these failures; None when no answer came (refused, reset, timed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
     /// The first answer of this kind as the server gave it: what a reader needs to see the cause.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
@@ -288,10 +264,10 @@ pub struct StageStats {
 }
 
 /// Per-endpoint per-second window (2 significant digits: a chart point, not a verdict).
-struct Window {
-    requests: u64,
-    failures: u64,
-    histogram: Histogram<u64>,
+pub(crate) struct Window {
+    pub(crate) requests: u64,
+    pub(crate) failures: u64,
+    pub(crate) histogram: Histogram<u64>,
 }
 
 impl Window {
@@ -317,10 +293,15 @@ pub struct Recorder {
     pub exceptions: BTreeMap<String, u64>,
     pub relogins: u64,
     pub dropped: u64,
+    /// Times "Reset stats" emptied the counts; the statistics run from `stats_start`.
+    pub resets: u32,
+    stats_start: Instant,
+    /// When the last user stopped: the end of the load (reports and sinks come after it).
+    ended: Option<Instant>,
     current: Vec<Window>,
     current_aggregate: Window,
     /// The last WINDOW_SECONDS seconds per endpoint (plus the aggregate last), newest last.
-    ring: Vec<Vec<Window>>,
+    pub(crate) ring: Vec<Vec<Window>>,
 }
 
 impl Recorder {
@@ -329,8 +310,12 @@ impl Recorder {
             .iter()
             .map(|(m, n)| Entry::new(m, n, open_model))
             .collect();
+        let start = Instant::now();
         Self {
-            start: Instant::now(),
+            start,
+            resets: 0,
+            stats_start: start,
+            ended: None,
             start_unix: chrono::Utc::now().timestamp(),
             open_model,
             current: endpoints.iter().map(|_| Window::new()).collect(),
@@ -411,6 +396,7 @@ impl Recorder {
                     occurrences: 0,
                     first_seen: now,
                     last_seen: now,
+                    status: s.status,
                     example: None,
                 });
             if row.example.is_none() {
@@ -446,43 +432,7 @@ impl Recorder {
         if self.ring.len() > WINDOW_SECONDS {
             self.ring.remove(0);
         }
-        let span = self.ring.len() as f64;
-        let mut rows = Vec::with_capacity(n);
-        for k in 0..n {
-            let entry = if k + 1 == n {
-                &self.aggregate
-            } else {
-                &self.entries[k]
-            };
-            if entry.requests == 0 && k + 1 != n {
-                continue;
-            }
-            let mut requests = 0;
-            let mut failures = 0;
-            let mut merged = histogram(2);
-            for second in &self.ring {
-                requests += second[k].requests;
-                failures += second[k].failures;
-                let _ = merged.add(&second[k].histogram);
-            }
-            let all = |h: &Histogram<u64>| {
-                (!h.is_empty()).then(|| PERCENTILES.map(|q| percentile_ms(h, q).unwrap_or(0.0)))
-            };
-            rows.push(HistoryCells {
-                endpoint: (k + 1 != n).then_some(k),
-                rps_window: requests as f64 / span,
-                fails_window: failures as f64 / span,
-                window: all(&merged),
-                cumulative: all(&entry.raw),
-                total_requests: entry.requests,
-                total_failures: entry.failures,
-                total_median: entry.percentile_ms(0.5),
-                total_avg: entry.avg_ms(),
-                total_min: entry.min_ms(),
-                total_max: entry.max_ms(),
-                total_avg_size: entry.avg_content_size(),
-            });
-        }
+        let history = crate::report::history::row(self);
         self.seconds.push(Second {
             t,
             unix: chrono::Utc::now().timestamp(),
@@ -494,136 +444,88 @@ impl Recorder {
             p95: agg.p95,
             p99: agg.p99,
             endpoints,
-            history: HistoryRow { rows },
+            history,
         });
     }
 
-    /// Ends the run: closes the last stage.
+    /// Ends the run: closes the last stage and stops the clock of `duration_s`.
     pub fn finish(&mut self) {
         let now = self.elapsed_s();
         if let Some(last) = self.stages.last_mut() {
             last.end_s = now;
         }
+        self.ended.get_or_insert_with(Instant::now);
     }
 
-    /// The run's length in seconds.
+    /// Seconds the statistics cover: from the start (or the last reset) to the end of the load,
+    /// never the time spent afterwards on monitors and reports (requests/s would count it).
     pub fn duration_s(&self) -> f64 {
-        self.elapsed_s()
+        let end = self.ended.unwrap_or_else(Instant::now);
+        end.saturating_duration_since(self.stats_start)
+            .as_secs_f64()
+    }
+
+    /// Locust's "Reset stats": every count, histogram, failure and exception starts again from
+    /// zero now; the per-second series (what happened when) is kept.
+    pub fn reset(&mut self) {
+        let open = self.open_model;
+        for e in &mut self.entries {
+            *e = Entry::new(&e.method, &e.name, open);
+        }
+        self.aggregate = Entry::new("", "Aggregated", open);
+        for stage in &mut self.stages {
+            for e in &mut stage.entries {
+                *e = Entry::new(&e.method, &e.name, open);
+            }
+            stage.aggregate = Entry::new("", "Aggregated", open);
+        }
+        // The stage in progress measures from now on; its per-second rate must not count before.
+        let now = self.elapsed_s();
+        if let Some(last) = self.stages.last_mut() {
+            last.start_s = now;
+        }
+        self.failures.clear();
+        self.exceptions.clear();
+        self.relogins = 0;
+        self.dropped = 0;
+        self.current = self.entries.iter().map(|_| Window::new()).collect();
+        self.current_aggregate = Window::new();
+        self.ring.clear();
+        self.resets += 1;
+        self.stats_start = Instant::now();
     }
 }
 
-/// The aggregator: records events until every sender is gone and `done` fires, ticking each second.
-pub async fn aggregate(
-    mut recorder: Recorder,
-    mut events: mpsc::UnboundedReceiver<Event>,
-    users: Arc<AtomicUsize>,
-    live: Option<mpsc::UnboundedSender<Second>>,
-) -> Recorder {
-    let mut ticker = tokio::time::interval_at(
-        tokio::time::Instant::from_std(recorder.start) + Duration::from_secs(1),
-        Duration::from_secs(1),
-    );
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            biased;
-            event = events.recv() => match event {
-                Some(e) => recorder.handle(e),
-                None => break,
-            },
-            _ = ticker.tick() => {
-                recorder.tick(users.load(Ordering::Relaxed));
-                if let (Some(live), Some(last)) = (&live, recorder.seconds.last()) {
-                    let _ = live.send(last.clone());
-                }
-            }
-        }
+/// Rebuilding a finished recorder from a summary.json (`crate::summary`'s `into_results`): the
+/// clock fields are private, and only here can they be set so that `duration_s()` answers what
+/// the run measured instead of the time since the summary was read.
+impl Recorder {
+    /// A finished recorder holding `entries` (in the scenario's index order, which the series'
+    /// per-endpoint points follow), with empty live windows; the caller fills the public fields.
+    pub(crate) fn restored(
+        entries: Vec<Entry>,
+        open_model: bool,
+        start_unix: i64,
+        duration_s: f64,
+    ) -> Self {
+        let now = Instant::now();
+        let span = std::time::Duration::try_from_secs_f64(duration_s).unwrap_or_default();
+        // An Instant cannot always go back that far (shortly after boot): then the span ends
+        // in the future instead, which `duration_s()` measures the same.
+        let (stats_start, ended) = match now.checked_sub(span) {
+            Some(start) => (start, now),
+            None => (now, now.checked_add(span).unwrap_or(now)),
+        };
+        let mut r = Self::new(&[], open_model);
+        r.start = stats_start;
+        r.stats_start = stats_start;
+        r.ended = Some(ended);
+        r.start_unix = start_unix;
+        r.current = entries.iter().map(|_| Window::new()).collect();
+        r.entries = entries;
+        r
     }
-    recorder.finish();
-    recorder
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn sample(us: u64) -> Sample {
-        Sample {
-            endpoint: 0,
-            raw_us: us,
-            lag_us: None,
-            bytes: 10,
-            outcome: Outcome::Success,
-            example: None,
-        }
-    }
-
-    proptest! {
-        /// Percentiles from the histogram agree with a sorted vector to 3 significant digits.
-        #[test]
-        fn percentiles_match_a_sorted_vector(mut values in proptest::collection::vec(1u64..5_000_000, 1..2000), q in 0.0f64..1.0) {
-            let mut entry = Entry::new("GET", "/", false);
-            for &v in &values {
-                entry.record(&sample(v), 0.0);
-            }
-            values.sort_unstable();
-            // HdrHistogram's quantile: the smallest value with at least q of the samples at or below it.
-            let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
-            let exact = values[rank - 1] as f64 / 1000.0;
-            let got = entry.percentile_ms(q).unwrap();
-            prop_assert!((got - exact).abs() <= exact * 0.001 + 0.001, "q={q} got={got} exact={exact}");
-            prop_assert_eq!(entry.percentile_ms(1.0).unwrap(), *values.last().unwrap() as f64 / 1000.0);
-        }
-
-        /// Merging two entries equals recording everything into one.
-        #[test]
-        fn merging_equals_recording_into_one(a in proptest::collection::vec(1u64..10_000_000, 0..500), b in proptest::collection::vec(1u64..10_000_000, 0..500)) {
-            let mut one = Entry::new("GET", "/", true);
-            let mut left = Entry::new("GET", "/", true);
-            let mut right = Entry::new("GET", "/", true);
-            for &v in &a { one.record(&sample(v), 1.0); left.record(&sample(v), 1.0); }
-            for &v in &b { one.record(&sample(v), 2.0); right.record(&sample(v), 2.0); }
-            left.merge(&right);
-            prop_assert_eq!(left.requests, one.requests);
-            prop_assert_eq!(left.total_us, one.total_us);
-            prop_assert_eq!(&left.raw, &one.raw);
-            prop_assert_eq!(left.corrected.as_ref(), one.corrected.as_ref());
-            for q in PERCENTILES {
-                prop_assert_eq!(left.percentile_ms(q), one.percentile_ms(q));
-            }
-        }
-    }
-
-    #[test]
-    fn an_empty_entry_has_no_percentiles() {
-        let e = Entry::new("GET", "/", false);
-        assert_eq!(e.percentile_ms(0.5), None);
-        assert_eq!(e.avg_ms(), None);
-    }
-
-    #[test]
-    fn failures_are_grouped_and_stages_kept_apart() {
-        let endpoints = vec![("GET".to_owned(), "/a".to_owned())];
-        let mut r = Recorder::new(&endpoints, false);
-        r.handle(Event::Stage(0));
-        r.handle(Event::Sample(sample(1000)));
-        r.handle(Event::Stage(1));
-        for _ in 0..3 {
-            r.handle(Event::Sample(Sample {
-                outcome: Outcome::Failure("boom".into()),
-                ..sample(2000)
-            }));
-        }
-        r.tick(5);
-        r.finish();
-        assert_eq!(r.aggregate.requests, 4);
-        assert_eq!(r.stages[0].aggregate.requests, 1);
-        assert_eq!(r.stages[1].aggregate.failures, 3);
-        let row = r.failures.values().next().unwrap();
-        assert_eq!((row.occurrences, row.error.as_str()), (3, "boom"));
-        assert_eq!(r.seconds[0].requests, 4);
-        assert_eq!(r.seconds[0].users, 5);
-    }
-}
+mod tests;

@@ -18,9 +18,9 @@ use crate::template::{JsonTemplate, Template};
 
 /// The scenarios built into the binary.
 pub const BUILT_IN: [(&str, &str); 3] = [
-    ("shop", include_str!("../scenarios/shop.toml")),
-    ("payment", include_str!("../scenarios/payment.toml")),
-    ("browse", include_str!("../scenarios/browse.toml")),
+    ("shop", include_str!("../../scenarios/shop.toml")),
+    ("payment", include_str!("../../scenarios/payment.toml")),
+    ("browse", include_str!("../../scenarios/browse.toml")),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -500,102 +500,4 @@ impl Compiler<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_built_in_scenarios_compile() {
-        for (name, _) in BUILT_IN {
-            let s = Scenario::load(name).unwrap();
-            assert!(!s.tasks.is_empty(), "{name}");
-        }
-        let shop = Scenario::load("shop").unwrap();
-        let weights: Vec<u32> = shop.tasks.iter().map(|t| t.weight).collect();
-        assert_eq!(
-            weights,
-            [5, 3, 2, 1, 1, 1],
-            "the plan's mix, with the stock reservation"
-        );
-        assert_eq!(
-            shop.wait_time,
-            WaitTime::Between(Duration::from_secs(1), Duration::from_secs(3))
-        );
-    }
-
-    #[test]
-    fn the_specs_example_compiles() {
-        let s = Scenario::parse(
-            "example",
-            r#"
-wait_time = "between 1s 3s"
-
-[[on_start]]
-method = "POST"
-path = "/api/auth/login/"
-json = { username = "load_test_user_{user_index}", password = "testpass123" }
-capture = { token = "/access" }
-expect = [200]
-
-[[task]]
-name = "product detail"
-weight = 3
-[[task.request]]
-method = "GET"
-path = "/api/products/{rand 1 100}/"
-name = "/api/products/[id]/"
-headers = { Authorization = "Bearer {token}" }
-expect = [200]
-"#,
-            "example.toml",
-        )
-        .unwrap();
-        assert_eq!(
-            s.endpoints,
-            [
-                ("POST".to_owned(), "/api/auth/login/".to_owned()),
-                ("GET".to_owned(), "/api/products/[id]/".to_owned())
-            ]
-        );
-    }
-
-    #[test]
-    fn errors_name_the_file_line_and_key() {
-        let e = Scenario::parse(
-            "bad",
-            "[[task]]\nweight = 1\n[[task.request]]\npath = \"/x/{rand 9 1}/\"\n",
-            "bad.toml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.starts_with("bad.toml:4: task[0].request[0].path:"), "{e}");
-
-        let e = Scenario::parse("bad", "[[task]]\nwieght = 1\n", "bad.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("bad.toml") && e.contains("line 2") && e.contains("wieght"),
-            "{e}"
-        );
-
-        let e = Scenario::parse(
-            "bad",
-            "wait_time = \"sometimes\"\n[[task]]\n[[task.request]]\npath=\"/\"\n",
-            "w.toml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.starts_with("w.toml:1: wait_time:"), "{e}");
-    }
-
-    #[test]
-    fn pointers_with_a_star_collect_a_list() {
-        let body = serde_json::json!({"results": [{"id": 3}, {"id": 5}]});
-        let p = Pointer::parse("/results/*/id").unwrap();
-        assert_eq!(p.read(&body), Some(serde_json::json!([3, 5])));
-        assert_eq!(
-            Pointer::parse("/results/0/id").unwrap().read(&body),
-            Some(3.into())
-        );
-        assert!(Pointer::parse("results").is_err());
-    }
-}
+mod tests;

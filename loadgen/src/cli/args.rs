@@ -1,0 +1,169 @@
+//! `loadgen run`'s flags: Locust's names (and `--phase`, `--arrival-rate`, `--threshold`), every
+//! one also read from the environment (`LOADGEN_*`) by clap in the binary. This is the `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadgen",
+    version,
+    about = "shopload's load generator: Locust's flags and CSV files, exact percentiles, \
+             thresholds with exit codes, an HTML report that opens offline",
+    after_help = "Exit codes: 0 every threshold held, 1 a threshold failed, 2 the run could not happen.\n\
+                  Example: loadgen run --host http://127.0.0.1:8000 --scenario shop -u 10 -r 2 -t 30s \
+                  --headless --csv reports/smoke --html reports/smoke.html"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a load test (a scenario with -u/-r/-t, or a whole phase file with --phase)
+    Run(Box<RunArgs>),
+    /// List the built-in scenarios
+    Scenarios,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Base URL of the system under test (http://host:port); wins over the phase file's host
+    #[arg(short = 'H', long, env = "LOADGEN_HOST")]
+    pub host: Option<String>,
+    /// Built-in scenario (shop, payment, browse) or a scenario TOML file [default: shop]
+    #[arg(
+        short = 'f',
+        long,
+        visible_alias = "locustfile",
+        env = "LOADGEN_SCENARIO"
+    )]
+    pub scenario: Option<String>,
+    /// A phase file: scenario, host, stages, thresholds and outputs in one TOML
+    #[arg(long, env = "LOADGEN_PHASE")]
+    pub phase: Option<PathBuf>,
+    /// Peak number of concurrent users (open model: the most iterations in flight)
+    #[arg(short = 'u', long, env = "LOADGEN_USERS")]
+    pub users: Option<usize>,
+    /// Users started (or stopped) per second
+    #[arg(short = 'r', long, env = "LOADGEN_SPAWN_RATE")]
+    pub spawn_rate: Option<f64>,
+    /// How long to run: 90s, 5m, 1h30m [default: 1m; with --phase alone: its stages scaled to fit]
+    #[arg(short = 't', long, env = "LOADGEN_RUN_TIME")]
+    pub run_time: Option<String>,
+    /// Open model: start iterations at this rate (500/s) instead of looping users
+    #[arg(long, env = "LOADGEN_ARRIVAL_RATE")]
+    pub arrival_rate: Option<String>,
+    /// Open model: a start that waits longer than this for a free user is dropped (and counted)
+    #[arg(long, default_value = "10s", env = "LOADGEN_MAX_LAG")]
+    pub max_lag: String,
+    /// Accepted for Locust compatibility: loadgen always runs without a web UI
+    #[arg(long, env = "LOADGEN_HEADLESS")]
+    pub headless: bool,
+    /// Print only the final summary, no live lines
+    #[arg(long, env = "LOADGEN_ONLY_SUMMARY")]
+    pub only_summary: bool,
+    /// Write Locust's CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv
+    #[arg(long = "csv", value_name = "PREFIX", env = "LOADGEN_CSV")]
+    pub csv: Option<String>,
+    /// Every endpoint in _stats_history.csv each second, not only the Aggregated row
+    #[arg(long, env = "LOADGEN_CSV_FULL_HISTORY")]
+    pub csv_full_history: bool,
+    /// Write the self-contained HTML report to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_HTML")]
+    pub html: Option<String>,
+    /// Write summary.json (everything, machine-readable, with its histograms) to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_JSON")]
+    pub json: Option<String>,
+    /// Write junit.xml (one test case per threshold) to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_JUNIT")]
+    pub junit: Option<String>,
+    /// A pass/fail rule, repeatable: "p95 < 1000ms", "fail_ratio < 5%", "rps >= 100",
+    /// "p95{POST /api/payments/confirm/} < 800ms", "p99{stage=3} < 2s"
+    #[arg(
+        long = "threshold",
+        value_name = "RULE",
+        env = "LOADGEN_THRESHOLDS",
+        value_delimiter = '|'
+    )]
+    pub thresholds: Vec<String>,
+    /// Seconds (or a duration) users may take to finish their task when the run ends
+    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT")]
+    pub stop_timeout: String,
+    /// Only run tasks with one of these tags (comma-separated)
+    #[arg(short = 'T', long, value_delimiter = ',', env = "LOADGEN_TAGS")]
+    pub tags: Vec<String>,
+    /// Skip tasks with any of these tags (comma-separated)
+    #[arg(short = 'E', long, value_delimiter = ',', env = "LOADGEN_EXCLUDE_TAGS")]
+    pub exclude_tags: Vec<String>,
+    /// Seed of every random choice (tasks, ids, wait times), so a run can be repeated
+    #[arg(long, default_value_t = 0, env = "LOADGEN_SEED")]
+    pub seed: u64,
+    /// A scenario variable, repeatable: --var toss_url=http://127.0.0.1:8090
+    #[arg(
+        long = "var",
+        value_name = "KEY=VALUE",
+        env = "LOADGEN_VARS",
+        value_delimiter = ','
+    )]
+    pub vars: Vec<String>,
+    /// Give up on a request after this long (the plan's 60 s)
+    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT")]
+    pub request_timeout: String,
+    /// Monitor PostgreSQL each second (connections by state, lock waits) and report the run's
+    /// top statements from pg_stat_statements: postgres://user:password@host:port/database
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOADGEN_DB_URL",
+        help_heading = "Server monitors"
+    )]
+    pub db_url: Option<String>,
+    /// Monitor Redis each second (memory, hit ratio, ops/s, clients, the job stream's backlog):
+    /// redis://host:port
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOADGEN_REDIS_URL",
+        help_heading = "Server monitors"
+    )]
+    pub redis_url: Option<String>,
+    /// The job stream whose backlog the Redis monitor follows
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "shop:jobs",
+        env = "LOADGEN_REDIS_STREAM",
+        help_heading = "Server monitors"
+    )]
+    pub redis_stream: String,
+    /// The job stream's consumer group (pending and lag)
+    #[arg(
+        long,
+        value_name = "GROUP",
+        default_value = "workers",
+        env = "LOADGEN_REDIS_GROUP",
+        help_heading = "Server monitors"
+    )]
+    pub redis_group: String,
+    /// Scrape the shop's Prometheus metrics each second (server time per route, DB pool, jobs):
+    /// http://host:port/metrics
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOADGEN_METRICS_URL",
+        help_heading = "Server monitors"
+    )]
+    pub metrics_url: Option<String>,
+    /// Follow a process's CPU and memory (with its children), repeatable: --pid shop=1234
+    #[arg(
+        long = "pid",
+        value_name = "NAME=PID",
+        env = "LOADGEN_PIDS",
+        value_delimiter = ',',
+        help_heading = "Server monitors"
+    )]
+    pub pids: Vec<String>,
+}

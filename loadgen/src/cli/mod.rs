@@ -1,0 +1,194 @@
+//! `loadgen run` and `loadgen scenarios`: the binary's side of a run. It resolves flags into a
+//! plan (`plan`), connects the monitors, starts the `engine`, shows the live line from the
+//! engine's snapshots, turns Ctrl-C into the handle's stop, then judges and writes the reports.
+//! Exit codes: 0 every threshold held, 1 one failed, 2 the run could not happen.
+
+mod args;
+mod plan;
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+pub use self::args::{Cli, Command, RunArgs};
+use crate::diagnosis::{self, ScenarioFacts};
+use crate::engine::{Engine, EngineConfig, Snapshot};
+use crate::monitor;
+use crate::phase::Outputs;
+use crate::report::{self, Meta, Results};
+use crate::scenario::Scenario;
+use crate::trend;
+use crate::verdict;
+
+/// Runs `loadgen run`; returns the exit code (0 passed, 1 a threshold failed). Errors mean the run
+/// could not happen (exit 2).
+pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let r = plan::resolve(&args)?;
+    crate::client::preflight(&r.host, Duration::from_secs(5)).await?;
+    let monitor_config = plan::monitor_config(&args)?;
+    let facts = ScenarioFacts::of(&r.scenario);
+    let monitors = if monitor_config.is_empty() {
+        None
+    } else {
+        Some(monitor::connect(&monitor_config).await)
+    };
+    let scenario_name = r.scenario.name.clone();
+    let open_model = r.plan.open_model();
+    let total = r.plan.duration();
+    let quiet = args.only_summary;
+    let first_line = match &r.phase {
+        Some(p) => format!(
+            "phase {}: {}",
+            p.name,
+            p.description.clone().unwrap_or_default()
+        ),
+        None => format!("scenario {scenario_name}"),
+    };
+    if !quiet {
+        eprintln!(
+            "loadgen: {first_line} against {} ({} stage{}, {:?}, {} model)",
+            r.host.to_string().trim_end_matches('/'),
+            r.plan.stages.len(),
+            if r.plan.stages.len() == 1 { "" } else { "s" },
+            total,
+            if open_model { "open" } else { "closed" }
+        );
+    }
+    let handle = Engine::start(EngineConfig {
+        scenario: r.scenario,
+        host: r.host.clone(),
+        plan: r.plan,
+        request_timeout: r.request_timeout,
+        seed: args.seed,
+        vars: r.vars,
+        monitors,
+    });
+    let console = tokio::spawn(console(handle.subscribe(), total, quiet));
+    // Ctrl-C ends the load, not the program: the report still covers the run so far.
+    let ctrl_c = {
+        let controller = handle.controller();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("stopping: Ctrl-C (the report covers the run so far)");
+                controller.stop();
+            }
+        })
+    };
+    let finished = handle.wait().await;
+    ctrl_c.abort();
+    let _ = console.await;
+    let finished = finished?;
+    let recorder = finished.recorder;
+    let verdicts = verdict::evaluate(&r.thresholds, &recorder);
+    let stage_slos = trend::stage_slos(&r.thresholds, &recorder);
+    let drift = trend::drift(&recorder);
+    let mut results = Results {
+        meta: Meta {
+            phase: r.phase.as_ref().map(|p| p.name.clone()),
+            scenario: scenario_name,
+            host: r.host.to_string().trim_end_matches('/').to_owned(),
+            started_at: finished.started_at,
+            ended_at: finished.ended_at,
+            duration_s: recorder.duration_s(),
+            model: report::Model::from_open(open_model),
+            seed: args.seed,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            stages: finished.stages,
+        },
+        recorder,
+        verdicts,
+        saturation: finished.saturation,
+        stage_slos,
+        drift,
+        server: finished.server,
+        findings: Vec::new(),
+        reconciliation: None,
+    };
+    results.findings = diagnosis::diagnose(&diagnosis::View::of(
+        &results,
+        &facts,
+        results.server.as_ref(),
+    ));
+    println!("{}", report::console::final_report(&results));
+    write_outputs(&results, &r.outputs, args.csv_full_history)?;
+    Ok(if results.passed() { 0 } else { 1 })
+}
+
+/// The live line: a progress bar on a terminal, a line every other second otherwise.
+async fn console(
+    mut snapshots: tokio::sync::watch::Receiver<std::sync::Arc<Snapshot>>,
+    total: Duration,
+    quiet: bool,
+) {
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(total.as_secs().max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len}s {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut last_t = 0;
+    while snapshots.changed().await.is_ok() {
+        let snapshot = std::sync::Arc::clone(&snapshots.borrow_and_update());
+        let Some(t) = snapshot.series.last().map(|p| p.t) else {
+            continue;
+        };
+        if t == last_t {
+            continue;
+        }
+        last_t = t;
+        let line = report::console::live_line(&snapshot);
+        match &bar {
+            Some(bar) => {
+                bar.set_position(t);
+                bar.set_message(line);
+            }
+            None if !quiet && t % 2 == 0 => eprintln!("{line}"),
+            None => {}
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+}
+
+fn write_outputs(results: &Results, outputs: &Outputs, full_history: bool) -> anyhow::Result<()> {
+    let create = |path: &str, text: String| -> anyhow::Result<()> {
+        let p = std::path::Path::new(path);
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(p, text).with_context(|| format!("writing {path}"))?;
+        eprintln!("wrote {path}");
+        Ok(())
+    };
+    if let Some(prefix) = &outputs.csv {
+        report::csv::write(results, prefix, full_history)?;
+        eprintln!(
+            "wrote {prefix}_stats.csv, {prefix}_stats_history.csv, {prefix}_failures.csv, {prefix}_exceptions.csv"
+        );
+    }
+    if let Some(path) = &outputs.html {
+        create(path, report::html::render(results))?;
+    }
+    if let Some(path) = &outputs.json {
+        create(path, report::json::render(results)?)?;
+    }
+    if let Some(path) = &outputs.junit {
+        create(path, report::junit::render(results))?;
+    }
+    Ok(())
+}
+
+/// `loadgen scenarios`.
+pub fn list_scenarios() {
+    for (name, source) in crate::scenario::BUILT_IN {
+        let description = Scenario::parse(name, source, name)
+            .ok()
+            .and_then(|s| s.description)
+            .unwrap_or_default();
+        println!("{name:<10} {description}");
+    }
+}

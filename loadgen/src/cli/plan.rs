@@ -1,0 +1,324 @@
+//! From flags and a phase file to what the engine runs: the stages (a phase's own, scaled by
+//! `--run-time`, or one stage of the command line's), the thresholds that still have a stage to
+//! judge, variables, outputs and the monitors. Every bad value is an error naming its flag.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use super::args::RunArgs;
+use crate::monitor;
+use crate::phase::{Outputs, Phase, parse_rate};
+use crate::runner::{Plan, Stage};
+use crate::scenario::Scenario;
+use crate::threshold::Threshold;
+use crate::verdict;
+
+/// A run, resolved from flags and the phase file.
+pub(super) struct Resolved {
+    pub(super) phase: Option<Phase>,
+    pub(super) scenario: Scenario,
+    pub(super) host: hyper::Uri,
+    pub(super) plan: Plan,
+    pub(super) thresholds: Vec<Threshold>,
+    pub(super) vars: Vec<(String, String)>,
+    pub(super) outputs: Outputs,
+    pub(super) request_timeout: Duration,
+}
+
+/// The run's stages. A phase file's own, unless the command line shapes the run:
+/// `--run-time` alone scales the phase's stages to fit it (a short CI run of the same shape: the
+/// same users and spawn rates, every step shorter); `--users`, `--spawn-rate` or `--arrival-rate`
+/// make one stage, whose other settings default to the phase's peak stage (its users, spawn rate
+/// and arrival rate) and whole length.
+fn stages(
+    args: &RunArgs,
+    phase: Option<&Phase>,
+    arrival_rate: Option<f64>,
+) -> anyhow::Result<Vec<Stage>> {
+    let run_time = args
+        .run_time
+        .as_deref()
+        .map(|t| duration("--run-time", t))
+        .transpose()?;
+    if run_time.is_some_and(|t| t.is_zero()) {
+        bail!("--run-time must be longer than 0s");
+    }
+    let one_stage = makes_one_stage(args, arrival_rate);
+    let peak = phase.and_then(|p| p.stages.iter().max_by_key(|s| s.users));
+    match (phase, run_time, one_stage) {
+        (Some(p), None, false) => return Ok(p.stages.clone()),
+        (Some(p), Some(total), false) => return Ok(scaled(&p.stages, total)),
+        _ => {}
+    }
+    let arrival_rate = arrival_rate.or(if args.users.is_none() {
+        peak.and_then(|s| s.arrival_rate)
+    } else {
+        None
+    });
+    let users = match (args.users, peak) {
+        (Some(u), _) => u,
+        (None, Some(s)) => s.users,
+        (None, None) => arrival_rate.map_or(1, |rate| (rate.ceil() as usize).max(1)),
+    };
+    if users == 0 {
+        bail!("--users must be at least 1");
+    }
+    let spawn_rate = args
+        .spawn_rate
+        .or(peak.map(|s| s.spawn_rate))
+        .unwrap_or(users as f64);
+    if spawn_rate.is_nan() || spawn_rate <= 0.0 {
+        bail!("--spawn-rate must be above 0");
+    }
+    let duration = match (run_time, phase) {
+        (Some(t), _) => t,
+        (None, Some(p)) => p.stages.iter().map(|s| s.duration).sum(),
+        (None, None) => Duration::from_secs(60),
+    };
+    Ok(vec![Stage {
+        name: Stage::default_name(users, arrival_rate),
+        users,
+        spawn_rate,
+        duration,
+        arrival_rate,
+    }])
+}
+
+/// Whether the command line replaces a phase's stages with one stage of its own.
+fn makes_one_stage(args: &RunArgs, arrival_rate: Option<f64>) -> bool {
+    args.users.is_some() || args.spawn_rate.is_some() || arrival_rate.is_some()
+}
+
+/// The same stages, each lasting its share of `total` (at least a second).
+fn scaled(stages: &[Stage], total: Duration) -> Vec<Stage> {
+    let whole: Duration = stages.iter().map(|s| s.duration).sum();
+    if whole.is_zero() {
+        return stages.to_vec();
+    }
+    stages
+        .iter()
+        .map(|s| Stage {
+            duration: total
+                .mul_f64(s.duration.as_secs_f64() / whole.as_secs_f64())
+                .max(Duration::from_secs(1)),
+            ..s.clone()
+        })
+        .collect()
+}
+
+fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+    if let Ok(secs) = text.parse::<f64>()
+        && secs >= 0.0
+        && secs.is_finite()
+    {
+        return Ok(Duration::from_secs_f64(secs));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| anyhow::anyhow!("{flag} {text:?} is not a duration (90s, 5m, 1h30m): {e}"))
+}
+
+pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
+    let phase = args.phase.as_deref().map(Phase::load).transpose()?;
+    let scenario_name = args
+        .scenario
+        .clone()
+        .or_else(|| phase.as_ref().map(|p| p.scenario.clone()))
+        .unwrap_or_else(|| "shop".into());
+    let mut scenario = Scenario::load(&scenario_name)?;
+    scenario.filter_tags(&args.tags, &args.exclude_tags)?;
+    let host_text = args
+        .host
+        .clone()
+        .or_else(|| phase.as_ref().and_then(|p| p.host.clone()))
+        .context("no host: give --host http://127.0.0.1:8000 (or host = ... in the phase file)")?;
+    let host = crate::client::parse_host(&host_text)?;
+
+    let arrival_rate = args
+        .arrival_rate
+        .as_deref()
+        .map(|r| parse_rate(r).map_err(|e| anyhow::anyhow!("--arrival-rate: {e}")))
+        .transpose()?;
+    let stages = stages(args, phase.as_ref(), arrival_rate)?;
+    let plan = Plan {
+        stages,
+        stop_timeout: duration("--stop-timeout", &args.stop_timeout)?,
+        max_lag: duration("--max-lag", &args.max_lag)?,
+    };
+    let mut thresholds: Vec<Threshold> = phase
+        .as_ref()
+        .map(|p| p.thresholds.clone())
+        .unwrap_or_default();
+    if phase.is_some() && makes_one_stage(args, arrival_rate) {
+        // The phase's stages were replaced by one: its per-stage rules have no stage to judge.
+        for t in thresholds.iter().filter(|t| t.stage.is_some()) {
+            eprintln!(
+                "note: the phase's per-stage threshold {:?} is not judged: --users/--spawn-rate/--arrival-rate made one stage",
+                t.source
+            );
+        }
+        thresholds.retain(|t| t.stage.is_none());
+    }
+    for t in &args.thresholds {
+        thresholds.push(Threshold::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e:#}"))?);
+    }
+    verdict::validate(&thresholds, &scenario.endpoints, plan.stages.len())?;
+    let mut vars = phase.as_ref().map(|p| p.vars.clone()).unwrap_or_default();
+    for v in &args.vars {
+        let (k, val) = v
+            .split_once('=')
+            .with_context(|| format!("--var {v:?}: write KEY=VALUE"))?;
+        vars.push((k.trim().to_owned(), val.to_owned()));
+    }
+    let phase_outputs = phase
+        .as_ref()
+        .map(|p| p.outputs.clone())
+        .unwrap_or_default();
+    let outputs = Outputs {
+        csv: args.csv.clone().or(phase_outputs.csv),
+        html: args.html.clone().or(phase_outputs.html),
+        json: args.json.clone().or(phase_outputs.json),
+        junit: args.junit.clone().or(phase_outputs.junit),
+    };
+    let request_timeout = match (&phase, args.request_timeout.as_str()) {
+        (
+            Some(Phase {
+                request_timeout: Some(t),
+                ..
+            }),
+            "60s",
+        ) => *t,
+        (_, text) => duration("--request-timeout", text)?,
+    };
+    Ok(Resolved {
+        phase,
+        scenario,
+        host,
+        plan,
+        thresholds,
+        vars,
+        outputs,
+        request_timeout,
+    })
+}
+
+/// The monitors `--db-url`, `--redis-url`, `--metrics-url` and `--pid` ask for.
+pub(super) fn monitor_config(args: &RunArgs) -> anyhow::Result<monitor::Config> {
+    let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    Ok(monitor::Config {
+        db_url: nonempty(&args.db_url),
+        redis_url: nonempty(&args.redis_url),
+        redis_stream: args.redis_stream.clone(),
+        redis_group: args.redis_group.clone(),
+        metrics_url: nonempty(&args.metrics_url),
+        pids: args
+            .pids
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| monitor::parse_pid(p))
+            .collect::<anyhow::Result<_>>()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser as _;
+
+    fn run_args(flags: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(["loadgen", "run"].iter().chain(flags)).unwrap();
+        match cli.command {
+            Command::Run(args) => *args,
+            Command::Scenarios => unreachable!(),
+        }
+    }
+
+    fn stress() -> Phase {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("phases/stress.toml");
+        Phase::load(&path).unwrap()
+    }
+
+    fn shape(stages: &[Stage]) -> Vec<(usize, f64, u64)> {
+        stages
+            .iter()
+            .map(|s| (s.users, s.spawn_rate, s.duration.as_secs()))
+            .collect()
+    }
+
+    #[test]
+    fn a_phase_keeps_its_stages_without_shaping_flags() {
+        let phase = stress();
+        let stages = stages(&run_args(&[]), Some(&phase), None).unwrap();
+        assert_eq!(stages, phase.stages);
+    }
+
+    #[test]
+    fn run_time_alone_scales_the_phase_to_fit() {
+        let stages = stages(&run_args(&["-t", "2m"]), Some(&stress()), None).unwrap();
+        assert_eq!(
+            shape(&stages),
+            [
+                (10, 10.0, 24),
+                (50, 10.0, 24),
+                (100, 10.0, 24),
+                (500, 50.0, 24),
+                (1000, 50.0, 24)
+            ]
+        );
+    }
+
+    #[test]
+    fn users_make_one_stage_with_the_phases_peak_as_defaults() {
+        let phase = stress();
+        let one = stages(&run_args(&["-u", "20", "-t", "30s"]), Some(&phase), None).unwrap();
+        assert_eq!(shape(&one), [(20, 50.0, 30)]);
+        let peak = stages(&run_args(&["-r", "5"]), Some(&phase), None).unwrap();
+        assert_eq!(shape(&peak), [(1000, 5.0, 25 * 60)]);
+    }
+
+    #[test]
+    fn per_stage_thresholds_go_only_with_the_stages_they_judge() {
+        let staged = |phase: &std::path::Path, flags: &[&str]| -> usize {
+            let args = run_args(&[&["--phase", phase.to_str().unwrap()], flags].concat());
+            let resolved = resolve(&args).unwrap();
+            resolved
+                .thresholds
+                .iter()
+                .filter(|t| t.stage.is_some())
+                .count()
+        };
+        let stress = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("phases/stress.toml");
+        // The top step's two rules: kept with the phase's stages, scaled or not...
+        assert_eq!(staged(&stress, &[]), 2);
+        assert_eq!(staged(&stress, &["-t", "2m"]), 2);
+        // ...dropped when the command line makes one stage of its own,
+        assert_eq!(staged(&stress, &["-u", "20"]), 0);
+        assert_eq!(staged(&stress, &["-r", "5"]), 0);
+        // even when the phase had one stage too (another stage, though it has the same index).
+        let dir = tempfile::tempdir().unwrap();
+        let single = dir.path().join("single.toml");
+        std::fs::write(
+            &single,
+            "name = \"single\"\nscenario = \"shop\"\nhost = \"http://127.0.0.1:8000\"\n\
+             [[stage]]\nusers = 10\nspawn_rate = 2\nduration = \"1m\"\nthresholds = [\"p95 < 1s\"]\n",
+        )
+        .unwrap();
+        assert_eq!(staged(&single, &[]), 1);
+        assert_eq!(staged(&single, &["-u", "20"]), 0);
+    }
+
+    #[test]
+    fn without_a_phase_the_flags_and_locusts_defaults_apply() {
+        assert_eq!(
+            shape(&stages(&run_args(&[]), None, None).unwrap()),
+            [(1, 1.0, 60)]
+        );
+        assert_eq!(
+            shape(&stages(&run_args(&["-u", "10", "-r", "2", "-t", "30s"]), None, None).unwrap()),
+            [(10, 2.0, 30)]
+        );
+        assert!(stages(&run_args(&["-t", "0s"]), None, None).is_err());
+        assert!(stages(&run_args(&["-u", "0"]), None, None).is_err());
+    }
+}

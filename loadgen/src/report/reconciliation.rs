@@ -1,0 +1,94 @@
+//! A reconciliation of the system's own books after a run (for our shop: stock and money from its
+//! database against the Toss mock's), as the reports show it. The checks are made outside loadgen
+//! (it sees only the wire); they come back here so that the one report writer renders them beside
+//! the thresholds, and a failed check fails the run's verdict like a failed threshold.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::Results;
+use super::html::esc;
+
+/// Every check and whether all held.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Reconciliation {
+    pub passed: bool,
+    pub checks: Vec<ReconciliationCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReconciliationCheck {
+    /// What was checked, e.g. "no stock below zero".
+    pub check: String,
+    pub ok: bool,
+    /// What was found: the evidence when it fails.
+    pub detail: String,
+}
+
+impl Reconciliation {
+    pub fn new(checks: Vec<ReconciliationCheck>) -> Self {
+        Self {
+            passed: checks.iter().all(|c| c.ok),
+            checks,
+        }
+    }
+}
+
+/// The report's section, placed before the thresholds.
+pub fn html(h: &mut String, r: &Results) {
+    let Some(rec) = &r.reconciliation else {
+        return;
+    };
+    h.push_str(
+        "<h2>Reconciliation</h2>\n<table><tr><th>Check</th><th>Result</th><th>Found</th></tr>\n",
+    );
+    for c in &rec.checks {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.check),
+            if c.ok {
+                "<span class=\"pass\">pass</span>"
+            } else {
+                "<span class=\"fail\">FAIL</span>"
+            },
+            esc(&c.detail)
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+/// Adds a reconciliation and its findings to a finished run's reports in `dir` (`summary.json`,
+/// and `report.html` and `junit.xml` where the run wrote them): the run is read back from its
+/// summary and every file is written again by its own writer, so no one patches another
+/// component's output. Returns whether the whole run, reconciliation included, passed.
+pub fn add_to_reports(
+    dir: &std::path::Path,
+    reconciliation: Reconciliation,
+    findings: Vec<crate::diagnosis::Finding>,
+) -> anyhow::Result<bool> {
+    use anyhow::Context as _;
+
+    let summary_path = dir.join("summary.json");
+    let mut results = crate::summary::Summary::read(&summary_path)?.into_results()?;
+    results.reconciliation = Some(reconciliation);
+    // The books' findings beside the run's own, each once however often this is called.
+    for f in findings {
+        if !results.findings.iter().any(|g| g.id == f.id) {
+            results.findings.push(f);
+        }
+    }
+    let write = |name: &str, text: String| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write("summary.json", super::json::render(&results)?)?;
+    if dir.join("report.html").exists() {
+        write("report.html", super::html::render(&results))?;
+    }
+    if dir.join("junit.xml").exists() {
+        write("junit.xml", super::junit::render(&results))?;
+    }
+    Ok(results.passed())
+}

@@ -1,0 +1,349 @@
+//! The reproductions: each error of the load-test plan as data (the load, the test data and the
+//! faults of a run with the bug, and of the run with its fix), the plan's words for it, its cause
+//! and fix, the symptom check and the finding the diagnosis must name. Kept apart from the runner
+//! and the checks so that adding a reproduction is one entry here, reviewed as prose.
+
+use std::fmt::Write as _;
+
+use loadgen::diagnosis::FindingId;
+
+use super::runner::Observed;
+use super::symptoms::{
+    Symptom, cache_symptom, expiry_symptom, failures_with, inline_jobs_symptom, oversell_symptom,
+    pool_symptom, scheme_symptom, serializer_symptom, statements_per_request,
+};
+
+/// The load of one run.
+#[derive(Clone, Copy)]
+pub(super) struct Load {
+    /// A built-in scenario name or a file under `loadgen/scenarios/`.
+    pub(super) scenario: &'static str,
+    pub(super) tags: Option<&'static str>,
+    pub(super) users: usize,
+    pub(super) spawn_rate: f64,
+    pub(super) run_time: &'static str,
+    pub(super) vars: &'static [&'static str],
+}
+
+/// The test data of one run.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Data {
+    /// The plan's data: 1000 users, 100 products with ample stock.
+    Seeded,
+    /// Products, but the test users were never created.
+    NoUsers,
+    /// Users and products, but no stock rows.
+    NoStock,
+    /// The payment scenario's five hot products limited to this stock; reconciled afterwards.
+    HotStock(i64),
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct Variant {
+    pub(super) faults: &'static [&'static str],
+    pub(super) data: Data,
+    pub(super) load: Load,
+}
+
+pub(super) struct Repro {
+    pub(super) name: &'static str,
+    /// The plan's words for what went wrong.
+    pub(super) error: &'static str,
+    pub(super) cause: &'static str,
+    pub(super) fix: &'static str,
+    pub(super) broken: Variant,
+    pub(super) fixed: Variant,
+    /// The fix in a few words, for the second run's heading.
+    pub(super) fixed_how: &'static str,
+    pub(super) symptom: fn(&Observed) -> Symptom,
+    /// The finding loadgen's diagnosis (or the reconciliation) must name with the bug on, and
+    /// not after the fix; None where the plan's error is one of data, not of the shop.
+    pub(super) finding: Option<FindingId>,
+}
+
+const SHOP: Load = Load {
+    scenario: "shop",
+    tags: None,
+    users: 10,
+    spawn_rate: 10.0,
+    run_time: "10s",
+    vars: &[],
+};
+
+pub(super) fn repros() -> Vec<Repro> {
+    let seeded = |load: Load| Variant {
+        faults: &[],
+        data: Data::Seeded,
+        load,
+    };
+    let cart = Load {
+        tags: Some("cart"),
+        ..SHOP
+    };
+    let browse = Load {
+        tags: Some("browse"),
+        ..SHOP
+    };
+    let reserve = Load {
+        tags: Some("reserve"),
+        ..SHOP
+    };
+    let naive = Load {
+        scenario: "repro/naive-token.toml",
+        run_time: "15s",
+        ..SHOP
+    };
+    let refreshing = Load {
+        scenario: "repro/auth-scheme.toml",
+        run_time: "15s",
+        vars: &["scheme=Bearer"],
+        ..SHOP
+    };
+    let payment = Load {
+        scenario: "payment",
+        run_time: "15s",
+        ..SHOP
+    };
+    let pool_load = Load {
+        scenario: "repro/pool.toml",
+        users: 6,
+        spawn_rate: 6.0,
+        run_time: "15s",
+        ..SHOP
+    };
+    let oversell_load = Load {
+        users: 100,
+        spawn_rate: 50.0,
+        ..payment
+    };
+    vec![
+        Repro {
+            name: "405",
+            error: "POST /api/cart/items/ answered 405: the route did not accept POST",
+            cause: "the cart-items route was registered like a read-only viewset (list only), so POST \
+                    has no handler and DRF answers 405 with the methods it does allow.",
+            fix: "route POST to the create view (a ModelViewSet, or a ViewSet with `create`).",
+            broken: Variant {
+                faults: &["cart-405"],
+                ..seeded(cart)
+            },
+            fixed: seeded(cart),
+            fixed_how: "the route accepts POST",
+            symptom: |o| failures_with(o, "/api/cart/items/", 405),
+            finding: Some(FindingId::MethodNotAllowed),
+        },
+        Repro {
+            name: "401-users",
+            error: "JWT 401 Unauthorized: the test users are missing",
+            cause: "the users the scenario logs in as were never created: simplejwt answers 401 \
+                    `No active account found with the given credentials`.",
+            fix: "seed the users (`cargo xtask seed`), then test the login on its own before any load.",
+            broken: Variant {
+                data: Data::NoUsers,
+                ..seeded(browse)
+            },
+            fixed: seeded(browse),
+            fixed_how: "the users are seeded",
+            symptom: |o| failures_with(o, "/api/auth/login/", 401),
+            finding: Some(FindingId::Unauthorized),
+        },
+        Repro {
+            name: "401-expiry",
+            error: "JWT 401 Unauthorized: the access token expired mid-run",
+            cause: "the client logged in once and kept its access token; the shop's tokens live 5 s \
+                    here (`--fault short-token=5`; 5 min by default), after which every request is 401.",
+            fix: "cache the token and refresh it before `exp` (loadgen's [auth] does; log in again \
+                  only on a 401).",
+            broken: Variant {
+                faults: &["short-token=5"],
+                ..seeded(naive)
+            },
+            fixed: Variant {
+                faults: &["short-token=5"],
+                ..seeded(refreshing)
+            },
+            fixed_how: "the client refreshes before expiry; tokens still live 5 s",
+            symptom: expiry_symptom,
+            finding: Some(FindingId::TokenExpiry),
+        },
+        Repro {
+            name: "401-scheme",
+            error: "JWT 401 Unauthorized: the token was sent under another scheme",
+            cause: "the Authorization header said `JWT <token>`; simplejwt only reads the `Bearer` \
+                    scheme, so the request counts as anonymous (see WWW-Authenticate).",
+            fix: "send `Authorization: Bearer <access>` (or add the scheme to AUTH_HEADER_TYPES).",
+            broken: Variant {
+                load: Load {
+                    vars: &["scheme=JWT"],
+                    ..refreshing
+                },
+                ..seeded(refreshing)
+            },
+            fixed: seeded(refreshing),
+            fixed_how: "the header says Bearer",
+            symptom: scheme_symptom,
+            finding: Some(FindingId::Unauthorized),
+        },
+        Repro {
+            name: "stock",
+            error: "stock reservation keeps failing: there are no stock rows",
+            cause: "the products were created without their products_productstock rows; the \
+                    reservation finds no stock record and refuses (STOCK_NOT_FOUND).",
+            fix: "seed the stock with the products (`cargo xtask seed` writes a row per product).",
+            broken: Variant {
+                data: Data::NoStock,
+                ..seeded(reserve)
+            },
+            fixed: seeded(reserve),
+            fixed_how: "every product has its stock row",
+            symptom: |o| failures_with(o, "/stock/reserve/", 400),
+            finding: None,
+        },
+        Repro {
+            name: "serializer",
+            error: "a serializer handed the domain's ReservationResult fails with a missing attribute",
+            cause: "the view passed the ReservationResult object to ReservationSerializer, which reads \
+                    `product_id` off it: AttributeError, HTML 500, the reservation rolled back.",
+            fix: "turn the result into response data in the view (success, reservation, \
+                  error_message, error_code) before serializing.",
+            broken: Variant {
+                faults: &["reservation-serializer"],
+                ..seeded(reserve)
+            },
+            fixed: seeded(reserve),
+            fixed_how: "the view converts the result",
+            symptom: serializer_symptom,
+            finding: Some(FindingId::ReservationSerializer),
+        },
+        Repro {
+            name: "pool",
+            error: "DB connection exhaustion: requests wait for a connection, then fail",
+            cause: "two database connections (`--fault pool=2`) for 6 users reading back to back: \
+                    every DB route queues for a connection (after 5 s the wait times out and the \
+                    request fails), and every route's latency rises together.",
+            fix: "size the pool for the concurrency, or put PgBouncer in front (docker-compose.yml \
+                  does) and keep connections persistent.",
+            broken: Variant {
+                faults: &["pool=2"],
+                ..seeded(pool_load)
+            },
+            fixed: seeded(pool_load),
+            fixed_how: "the default pool of 20",
+            symptom: pool_symptom,
+            finding: Some(FindingId::PoolSaturated),
+        },
+        Repro {
+            name: "n-plus-one",
+            error: "N+1 queries: the product list runs a query per product",
+            cause: "the list loads each product's category and stock one query at a time \
+                    (`--fault n-plus-one`): 41 statements a page instead of 2.",
+            fix: "load them with the page: a join (select_related) or one IN query (prefetch_related).",
+            broken: Variant {
+                faults: &["n-plus-one"],
+                ..seeded(browse)
+            },
+            fixed: seeded(browse),
+            fixed_how: "category and stock joined in",
+            symptom: |o| statements_per_request(o, 8.0),
+            finding: Some(FindingId::NPlusOne),
+        },
+        Repro {
+            name: "no-cache",
+            error: "the product list is not cached",
+            cause: "every anonymous list request goes to PostgreSQL (`--fault no-cache`) although the \
+                    first pages change only when stock does.",
+            fix: "cache the first pages in Redis for ~5 minutes, invalidated on stock changes.",
+            broken: Variant {
+                faults: &["no-cache"],
+                ..seeded(Load {
+                    scenario: "browse",
+                    ..SHOP
+                })
+            },
+            fixed: seeded(Load {
+                scenario: "browse",
+                ..SHOP
+            }),
+            fixed_how: "the list is cached",
+            symptom: cache_symptom,
+            finding: Some(FindingId::NoCache),
+        },
+        Repro {
+            name: "inline-jobs",
+            error: "heavy work inline: the e-mail and point accrual run inside the payment request",
+            cause: "the confirm view sends the e-mail and books the points before answering \
+                    (`--fault inline-jobs`): ~300 ms more on every payment, held DB connection included.",
+            fix: "enqueue them after commit (the shop's Redis-stream worker) and answer at once.",
+            broken: Variant {
+                faults: &["inline-jobs"],
+                ..seeded(payment)
+            },
+            fixed: seeded(payment),
+            fixed_how: "jobs go to the worker",
+            symptom: inline_jobs_symptom,
+            finding: Some(FindingId::InlineJobs),
+        },
+        Repro {
+            name: "oversell",
+            error: "overselling: more sold than in stock under concurrent payments",
+            cause: "stock is read, then written back without a row lock (`--fault no-lock`): two \
+                    orders read the same stock and both succeed.",
+            fix: "lock the stock row (SELECT ... FOR UPDATE, select_for_update) or decrement \
+                  conditionally (UPDATE ... SET stock = stock - n WHERE stock >= n).",
+            broken: Variant {
+                faults: &["no-lock"],
+                data: Data::HotStock(20),
+                load: oversell_load,
+            },
+            fixed: Variant {
+                faults: &[],
+                data: Data::HotStock(20),
+                load: oversell_load,
+            },
+            fixed_how: "stock rows are locked",
+            symptom: oversell_symptom,
+            finding: Some(FindingId::Oversell),
+        },
+    ]
+}
+
+pub(super) fn describe(v: &Variant) -> String {
+    let l = &v.load;
+    let mut s = format!("{} scenario", l.scenario.trim_end_matches(".toml"));
+    if let Some(tags) = l.tags {
+        let _ = write!(s, " [{tags}]");
+    }
+    let _ = write!(s, ", {} users for {}", l.users, l.run_time);
+    if !v.faults.is_empty() {
+        let _ = write!(s, ", --fault {}", v.faults.join(","));
+    }
+    for var in l.vars {
+        let _ = write!(s, ", --var {var}");
+    }
+    match v.data {
+        Data::Seeded => {}
+        Data::NoUsers => s.push_str(", no test users"),
+        Data::NoStock => s.push_str(", no stock rows"),
+        Data::HotStock(n) => {
+            let _ = write!(s, ", 5 hot products with {n} in stock");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_listed() {
+        let all = repros();
+        let mut names: Vec<&str> = all.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+        for r in &all {
+            assert_ne!(describe(&r.broken), describe(&r.fixed), "{}", r.name);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `cargo xtask repro NAME`: each error the load-test plan met, reproduced on the real shop. A short
+//! load with the bug switched on prints the symptom as the report shows it (status, endpoint, the
+//! server's answer), then the cause and the fix; the same load again with the fix shows the symptom
+//! gone. Exit 0 when both hold, 1 when the symptom did not appear or did not go away.
+//!
+//! Every run gets its own database (cloned from a migrated, seeded template), Toss mock, shop and
+//! Redis key prefix on one stack, so the two runs of a repro, and the repros of `all`, never see
+//! each other's data or statements.
+//!
+//! One job per file: this one parses and dispatches; `catalogue` lists the reproductions,
+//! `runner` runs them, `symptoms` judges what a run left behind.
+
+mod catalogue;
+mod runner;
+mod symptoms;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use fixtures::stack::Stack;
+
+use crate::bench::build_release_all;
+use crate::stack_args::StackArgs;
+use crate::workspace;
+use catalogue::{Repro, repros};
+use runner::{Binaries, run_all};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Reproductions (also `cargo xtask repro --list`):\n  \
+    405, 401 (= 401-users, 401-expiry, 401-scheme), stock, serializer, pool, n-plus-one, no-cache, \
+    inline-jobs, oversell, all")]
+pub struct Args {
+    /// What to reproduce: a name from --list, `401` for its three causes, or `all`
+    #[arg(required_unless_present = "list")]
+    pub name: Option<String>,
+    /// List the reproductions with the plan's error each one shows
+    #[arg(long)]
+    pub list: bool,
+    /// Where the runs' reports go [default: reports/repro-NAME-<time>/]
+    #[arg(long, env = "SHOPLOAD_REPORT_DIR")]
+    pub report_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let all = repros();
+    if args.list {
+        for r in &all {
+            println!("{:<12} {}", r.name, r.error);
+        }
+        println!("{:<12} 401-users, 401-expiry and 401-scheme", "401");
+        println!("{:<12} every one above", "all");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = args.name.as_deref().unwrap_or_default();
+    let chosen: Vec<&Repro> = match name {
+        "all" => all.iter().collect(),
+        "401" => all.iter().filter(|r| r.name.starts_with("401-")).collect(),
+        _ => all.iter().filter(|r| r.name == name).collect(),
+    };
+    if chosen.is_empty() {
+        let names: Vec<&str> = all.iter().map(|r| r.name).collect();
+        bail!(
+            "no reproduction named '{name}' (known: {}, 401, all)",
+            names.join(", ")
+        );
+    }
+    let report_dir = args.report_dir.clone().unwrap_or_else(|| {
+        workspace::root().join("reports").join(format!(
+            "repro-{name}-{}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        ))
+    });
+    std::fs::create_dir_all(&report_dir)
+        .with_context(|| format!("creating {}", report_dir.display()))?;
+    let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock"])?;
+    let bins = Binaries {
+        loadgen: binaries[0].clone(),
+        shop: binaries[1].clone(),
+        mock: binaries[2].clone(),
+    };
+    let stack = Stack::start(&args.stack.config())
+        .await
+        .context("starting PostgreSQL and Redis")?;
+    let result = run_all(&chosen, &bins, &stack, &report_dir).await;
+    stack.stop().await.context("stopping the stack")?;
+    let failed = result?;
+    println!("\nreports: {}", report_dir.display());
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("not reproduced: {}", failed.join(", "));
+        Ok(ExitCode::from(1))
+    }
+}

@@ -1,0 +1,63 @@
+//! The two servers every local run needs, started the same way by `phase` and `repro`: the Toss
+//! mock and then the shop pointed at it, each on a free port behind its health check, with its
+//! log in the run's report folder.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use launcher::{Launch, Service, free_port};
+
+/// A started server and its base URL.
+pub struct Running {
+    pub service: Service,
+    pub url: String,
+}
+
+/// The Toss mock, seeded, with `extra` flags (chaos settings).
+pub async fn toss_mock(binary: &Path, log_dir: &Path, extra: &[String]) -> anyhow::Result<Running> {
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let service = Launch::new(binary, log_dir.join("toss-mock.log"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--seed", "1"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .health(format!("{url}/healthz"))
+        .deadline(Duration::from_secs(30))
+        .start()
+        .await
+        .context("starting toss-mock")?;
+    Ok(Running { service, url })
+}
+
+/// What the shop is started on.
+pub struct ShopConfig<'a> {
+    pub database_url: &'a str,
+    pub redis_url: &'a str,
+    pub toss_url: &'a str,
+    /// Keys of this run under their own prefix (runs sharing one Redis never meet).
+    pub redis_prefix: Option<String>,
+    pub faults: Vec<&'a str>,
+}
+
+pub async fn shop(binary: &Path, log_dir: &Path, c: &ShopConfig<'_>) -> anyhow::Result<Running> {
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let mut launch = Launch::new(binary, log_dir.join("target-shop.log"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", c.database_url])
+        .args(["--redis-url", c.redis_url])
+        .args(["--toss-url", c.toss_url]);
+    if let Some(prefix) = &c.redis_prefix {
+        launch = launch.args(["--redis-prefix", prefix]);
+    }
+    let service = launch
+        .env("RUST_LOG", "info")
+        .args(c.faults.iter().flat_map(|fault| ["--fault", fault]))
+        .health(format!("{url}/healthz"))
+        .deadline(Duration::from_secs(60))
+        .start()
+        .await
+        .context("starting target-shop")?;
+    Ok(Running { service, url })
+}

@@ -1,0 +1,159 @@
+//! Tidy checks, as ordinary tests (rust-analyzer's way): ARCHITECTURE.md's code map names every
+//! source file of the workspace (directly, or through a folder it names), every path it names
+//! exists, and no source file grows past 600 lines (a file that big holds more than one job).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+const MAX_LINES: usize = 600;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Every `.rs` file of the workspace, relative to its root.
+fn sources(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "reports" {
+                    stack.push(path);
+                }
+            } else if name.ends_with(".rs") {
+                out.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The paths the code map names: `crate/` headings, then entries indented two spaces, each
+/// `src/a.rs b.rs` (a bare name after a path is in that path's folder) or `src/folder/`; deeper
+/// indented lines continue an entry's description.
+fn code_map(text: &str) -> BTreeSet<String> {
+    let block = text
+        .split("```")
+        .nth(1)
+        .expect("ARCHITECTURE.md has its code map in the first code block");
+    let mut named = BTreeSet::new();
+    let mut krate = String::new();
+    for line in block.lines().skip(1) {
+        let Some(first) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !line.starts_with(' ') {
+            // A top-level entry: a crate folder (`loadgen/`) or a file (`Cargo.toml`).
+            krate = if first.ends_with('/') {
+                first.to_owned()
+            } else {
+                String::new()
+            };
+            named.insert(first.trim_end_matches('/').to_owned());
+            continue;
+        }
+        if line.starts_with("   ") {
+            // A continuation of the entry above: prose, even where it names files.
+            continue;
+        }
+        let mut folder: Option<String> = None;
+        for word in line.split_whitespace() {
+            let looks_like_path = word.ends_with(".rs") || word.ends_with('/');
+            if !looks_like_path {
+                // The description starts: the rest of the line is prose.
+                break;
+            }
+            // `src/a.rs` and `folder/` are the crate's; a bare `b.rs` is in the line's last folder.
+            let path = match (&folder, word.contains('/')) {
+                (Some(f), false) => format!("{f}{word}"),
+                _ => format!("{krate}{word}"),
+            };
+            folder = Some(match path.rfind('/') {
+                Some(i) => path[..=i].to_owned(),
+                None => krate.clone(),
+            });
+            named.insert(path.trim_end_matches('/').to_owned());
+        }
+    }
+    named
+}
+
+fn covered(file: &Path, named: &BTreeSet<String>) -> bool {
+    let text = file.to_string_lossy();
+    if named.contains(text.as_ref()) {
+        return true;
+    }
+    file.ancestors()
+        .skip(1)
+        .filter(|a| a.components().count() > 1)
+        .any(|a| named.contains(a.to_string_lossy().as_ref()))
+}
+
+#[test]
+fn every_source_file_is_in_the_code_map_and_every_named_path_exists() {
+    let root = root();
+    let text = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap();
+    let named = code_map(&text);
+    let missing: Vec<String> = sources(&root)
+        .iter()
+        .filter(|f| !covered(f, &named))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map does not name these files (or a folder holding them): {missing:#?}"
+    );
+    let stale: Vec<&String> = named.iter().filter(|p| !root.join(p).exists()).collect();
+    assert!(
+        stale.is_empty(),
+        "ARCHITECTURE.md's code map names paths that do not exist: {stale:#?}"
+    );
+}
+
+#[test]
+fn no_source_file_is_over_600_lines() {
+    let root = root();
+    let long: Vec<String> = sources(&root)
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(root.join(f))
+                .unwrap()
+                .lines()
+                .count();
+            (lines > MAX_LINES).then(|| format!("{} ({lines} lines)", f.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these by responsibility (at most {MAX_LINES} lines a file): {long:#?}"
+    );
+}
+
+#[test]
+fn the_code_map_reader_follows_the_maps_shorthand() {
+    let named = code_map(
+        "```\nloadgen/   lib\n  src/cli/            flags\n  src/threshold.rs verdict.rs  rules\n                      main.rs is prose here\n  tests/it/   one binary\nCargo.toml   manifest\n```\n",
+    );
+    let want: BTreeSet<String> = [
+        "loadgen",
+        "loadgen/src/cli",
+        "loadgen/src/threshold.rs",
+        "loadgen/src/verdict.rs",
+        "loadgen/tests/it",
+        "Cargo.toml",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(named, want);
+    assert!(covered(Path::new("loadgen/src/cli/plan.rs"), &named));
+    assert!(!covered(Path::new("loadgen/src/engine/mod.rs"), &named));
+}
