@@ -153,7 +153,13 @@ impl Stop {
     }
 
     /// Waits while the run is paused; true when stopped meanwhile (or the run is over).
-    async fn wait_resumed(&self, paused: &mut watch::Receiver<bool>) -> bool {
+    /// `seen` is the pause state this user last read.
+    async fn wait_resumed(&self, paused: &mut watch::Receiver<bool>, seen: &mut bool) -> bool {
+        // Every iteration passes here: unless the state changed, two atomic loads, no lock and
+        // no waiter registered.
+        if !*seen && matches!(paused.has_changed(), Ok(false)) {
+            return self.is_set();
+        }
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -161,7 +167,8 @@ impl Stop {
             if self.is_set() {
                 return true;
             }
-            if !*paused.borrow_and_update() {
+            *seen = *paused.borrow_and_update();
+            if !*seen {
                 return false;
             }
             tokio::select! {
@@ -492,11 +499,12 @@ impl Crew {
     fn spawn_closed(&mut self) {
         let (stop, mut user) = self.next_user();
         let mut paused = self.paused.clone();
+        let mut seen = false;
         let handle = {
             let stop = Arc::clone(&stop);
             tokio::spawn(async move {
                 let mut started = user.start().await;
-                while !stop.wait_resumed(&mut paused).await {
+                while !stop.wait_resumed(&mut paused, &mut seen).await {
                     let task = user.pick_task();
                     user.run_task(task, None, started).await;
                     started = true;
