@@ -6,7 +6,7 @@ use fixtures::reconcile::{self, Before};
 use loadgen::diagnosis::Finding;
 use loadgen::summary::Summary;
 
-use crate::world::{Shop, World, loadgen, phase_file, read_json};
+use crate::world::{Shop, World, loadgen, phase_file};
 
 /// Every endpoint the shop scenario calls must appear in the stats, and none may fail.
 pub async fn the_shop_scenario_runs_clean_and_covers_every_endpoint(world: Arc<World>) {
@@ -35,25 +35,12 @@ pub async fn the_shop_scenario_runs_clean_and_covers_every_endpoint(world: Arc<W
     ])
     .await;
     assert_eq!(code, 0);
-    let s = read_json(&json);
-    let agg = &s["aggregate"];
-    assert_eq!(
-        agg["failures"],
-        0,
-        "{}",
-        serde_json::to_string_pretty(&s["failures"]).unwrap()
-    );
-    let names: Vec<String> = s["entries"]
-        .as_array()
-        .unwrap()
+    let s = Summary::read(&json).unwrap();
+    assert_eq!(s.aggregate.failures, 0, "{:#?}", s.failures);
+    let names: Vec<String> = s
+        .entries
         .iter()
-        .map(|e| {
-            format!(
-                "{} {}",
-                e["method"].as_str().unwrap(),
-                e["name"].as_str().unwrap()
-            )
-        })
+        .map(|e| format!("{} {}", e.method, e.name))
         .collect();
     for endpoint in [
         "POST /api/auth/login/",
@@ -109,31 +96,32 @@ pub async fn a_smoke_phase_passes_and_writes_every_report(world: Arc<World>) {
     ])
     .await;
     assert_eq!(code, 0, "the smoke phase's thresholds hold");
-    let s = read_json(&dir.path().join("summary.json"));
-    assert_eq!(s["passed"], true);
-    assert_eq!(s["aggregate"]["failures"], 0);
-    assert_eq!(s["meta"]["phase"], "smoke");
     let summary = Summary::read(dir.path().join("summary.json")).unwrap();
+    assert!(summary.passed);
+    assert_eq!(summary.aggregate.failures, 0);
+    assert_eq!(summary.meta.phase.as_deref(), Some("smoke"));
     assert_eq!(
         summary.findings,
         Vec::<Finding>::new(),
         "a clean smoke run has no finding"
     );
-    let server = &s["server"];
+    let server = summary.server.as_ref().expect("the monitors ran");
+    let points = |n: Option<usize>| n.unwrap_or(0) >= 10;
     assert!(
-        server["postgres"]["points"].as_array().unwrap().len() >= 10
-            && server["redis"]["points"].as_array().unwrap().len() >= 10
-            && server["metrics"]["points"].as_array().unwrap().len() >= 10,
-        "every monitor sampled the run: {}",
-        server["notes"]
+        points(server.postgres.as_ref().map(|p| p.points.len()))
+            && points(server.redis.as_ref().map(|r| r.points.len()))
+            && points(server.metrics.as_ref().map(|m| m.points.len())),
+        "every monitor sampled the run: {:?}",
+        server.notes
     );
     assert!(
-        !server["postgres"]["statements"]["by_total_time"]
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "the run's statements from pg_stat_statements: {}",
-        server["notes"]
+        server
+            .postgres
+            .as_ref()
+            .and_then(|p| p.statements.as_ref())
+            .is_some_and(|s| !s.by_total_time.is_empty()),
+        "the run's statements from pg_stat_statements: {:?}",
+        server.notes
     );
     for csv in [
         "smoke_stats.csv",
@@ -161,7 +149,7 @@ async fn payment_phase(
     world: &World,
     faults: &[&str],
     chaos: Option<serde_json::Value>,
-) -> (Vec<reconcile::Check>, serde_json::Value) {
+) -> (Vec<reconcile::Check>, Summary) {
     let shop = Shop::start(world, faults).await;
     if let Some(chaos) = chaos {
         shop.chaos(chaos).await;
@@ -213,7 +201,7 @@ async fn payment_phase(
     let checks = reconcile::check(&db, &shop.mock_stats().await, &before)
         .await
         .unwrap();
-    (checks, read_json(&json))
+    (checks, Summary::read(&json).unwrap())
 }
 
 fn failed(checks: &[reconcile::Check]) -> Vec<String> {
@@ -227,17 +215,12 @@ fn failed(checks: &[reconcile::Check]) -> Vec<String> {
 pub async fn a_payment_phase_on_scarce_hot_products_reconciles(world: Arc<World>) {
     let (checks, s) = payment_phase(&world, &[], None).await;
     assert!(failed(&checks).is_empty(), "{:?}", failed(&checks));
-    let orders = s["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "/api/orders/")
-        .unwrap();
+    let orders = s.entry("POST", "/api/orders/").unwrap();
     assert!(
-        orders["handled"].as_u64().unwrap() > 0,
-        "out-of-stock answers occurred: {orders}"
+        orders.handled > 0,
+        "out-of-stock answers occurred: {orders:?}"
     );
-    assert_eq!(s["aggregate"]["failures"], 0, "{}", s["failures"]);
+    assert_eq!(s.aggregate.failures, 0, "{:#?}", s.failures);
 }
 
 pub async fn commit_then_drop_chaos_still_reconciles(world: Arc<World>) {
@@ -248,13 +231,8 @@ pub async fn commit_then_drop_chaos_still_reconciles(world: Arc<World>) {
     )
     .await;
     assert!(failed(&checks).is_empty(), "{:?}", failed(&checks));
-    let confirm = s["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "/api/payments/confirm/")
-        .unwrap();
-    assert!(confirm["requests"].as_u64().unwrap() > 20, "{confirm}");
+    let confirm = s.entry("POST", "/api/payments/confirm/").unwrap();
+    assert!(confirm.requests > 20, "{confirm:?}");
 }
 
 pub async fn the_no_lock_fault_is_caught_by_the_reconciliation(world: Arc<World>) {

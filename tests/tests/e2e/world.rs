@@ -145,7 +145,3 @@ pub fn phase_file(name: &str) -> String {
         env!("CARGO_MANIFEST_DIR")
     )
 }
-
-pub fn read_json(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
