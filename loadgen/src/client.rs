@@ -143,16 +143,8 @@ impl Connections {
         body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<Response, ClientError> {
-        let authority = url
-            .authority()
-            .ok_or_else(|| ClientError::Url(url.to_string()))?
-            .as_str()
-            .to_owned();
-        let path = url
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        self.send(method, &authority, path, headers, body, timeout)
+        let (authority, path) = target_of(url).ok_or_else(|| ClientError::Url(url.to_string()))?;
+        self.send(method, authority, path, headers, body, timeout)
             .await
     }
 
@@ -184,6 +176,16 @@ impl Connections {
         let last = self.open.len() - 1;
         Ok(&mut self.open[last])
     }
+}
+
+/// An absolute URL's `host:port` and request target; None without a host.
+pub fn target_of(url: &Uri) -> Option<(&str, PathAndQuery)> {
+    let authority = url.authority()?.as_str();
+    let path = url
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    Some((authority, path))
 }
 
 fn http_error(e: hyper::Error) -> ClientError {

@@ -225,10 +225,8 @@ pub async fn run(
     };
     let (starts, queue) = flume::unbounded::<Instant>();
     control.begin_stage(0, &crew.events);
-    if control.open {
-        control.grow_pool(&mut crew, &queue);
-    }
-    let mut schedule = Schedule::new(control.stage().and_then(|s| s.arrival_rate));
+    control.grow_pool(&mut crew, &queue);
+    let mut schedule = control.schedule();
     let mut next_change = Instant::now();
     // A dropped handle leaves the run to end with its last stage.
     let mut steered = true;
@@ -238,51 +236,37 @@ pub async fn run(
             if !control.next_stage(&crew.events) {
                 break;
             }
-            if control.open {
-                control.grow_pool(&mut crew, &queue);
-            }
-            schedule = Schedule::new(control.stage().and_then(|s| s.arrival_rate));
+            control.grow_pool(&mut crew, &queue);
+            schedule = control.schedule();
             next_change = Instant::now();
             continue;
         }
         let is_paused = *pause_tx.borrow();
-        // Closed model: one user more or fewer per step of the spawn rate.
+        let ramping = !control.open && crew.running.len() != control.target_users();
+        live.set_state(match (is_paused, ramping) {
+            (true, _) => State::Paused,
+            (false, true) => State::Spawning,
+            (false, false) => State::Running,
+        });
         let mut wake = control.stage_end;
-        if !control.open {
-            let target = control.target_users();
-            if crew.running.len() != target {
-                if now >= next_change {
-                    if crew.running.len() < target {
-                        crew.spawn_closed();
-                    } else if let Some(user) = crew.running.pop() {
-                        user.stop.stop();
-                    }
-                    live.users.store(crew.running.len(), Ordering::Relaxed);
-                    next_change += control.spawn_step();
-                    continue;
+        if ramping {
+            // Closed model: one user more or fewer per step of the spawn rate.
+            if now >= next_change {
+                if crew.running.len() < control.target_users() {
+                    crew.spawn_closed();
+                } else if let Some(user) = crew.running.pop() {
+                    user.stop.stop();
                 }
-                wake = wake.min(next_change);
-                live.set_state(if is_paused {
-                    State::Paused
-                } else {
-                    State::Spawning
-                });
-            } else {
-                live.set_state(if is_paused {
-                    State::Paused
-                } else {
-                    State::Running
-                });
+                live.users.store(crew.running.len(), Ordering::Relaxed);
+                next_change += control.spawn_step();
+                continue;
             }
-        } else {
-            live.set_state(if is_paused {
-                State::Paused
-            } else {
-                State::Running
-            });
-            if !is_paused && let Some(due) = schedule.send_due(now, control.stage_end, &starts) {
-                wake = wake.min(due);
-            }
+            wake = wake.min(next_change);
+        } else if control.open
+            && !is_paused
+            && let Some(due) = schedule.send_due(now, control.stage_end, &starts)
+        {
+            wake = wake.min(due);
         }
         let wake = wake.min(now + Duration::from_millis(100));
         tokio::select! {
@@ -299,17 +283,13 @@ pub async fn run(
                 }
                 Some(Command::SetUsers { users, spawn_rate }) => {
                     control.edit(users, spawn_rate, &crew.events);
-                    if control.open {
-                        control.grow_pool(&mut crew, &queue);
-                    }
+                    control.grow_pool(&mut crew, &queue);
                     next_change = Instant::now();
                 }
                 Some(Command::SetStages(stages)) => {
                     if control.replace(stages, &crew.events) {
-                        if control.open {
-                            control.grow_pool(&mut crew, &queue);
-                        }
-                        schedule = Schedule::new(control.stage().and_then(|s| s.arrival_rate));
+                        control.grow_pool(&mut crew, &queue);
+                        schedule = control.schedule();
                         next_change = Instant::now();
                     } else {
                         break 'run;
@@ -379,19 +359,8 @@ impl Control {
 
     /// Locust's Edit: a stage of its own (so its numbers stay apart), until the run's end.
     fn edit(&mut self, users: usize, spawn_rate: f64, events: &Sender) {
-        let now = Instant::now();
-        let left: Duration = self.stage_end.saturating_duration_since(now)
-            + self.stages[self.current + 1..]
-                .iter()
-                .map(|s| s.duration)
-                .sum::<Duration>();
         let arrival_rate = self.stage().and_then(|s| s.arrival_rate);
-        self.stages.truncate(self.current + 1);
-        if let Some(stage) = self.stages.last_mut() {
-            stage.duration = stage
-                .duration
-                .saturating_sub(self.stage_end.saturating_duration_since(now));
-        }
+        let left = self.end_stage_now();
         self.stages.push(Stage {
             name: format!("edit: {}", Stage::default_name(users, arrival_rate)),
             users,
@@ -403,28 +372,45 @@ impl Control {
         self.begin_stage(index, events);
     }
 
-    /// Replaces the rest of the run by `stages`; false when they are empty (the run ends).
+    /// Ends the stage in progress now (it lasted as long as it ran) and drops the stages after it;
+    /// returns the time the run had left.
+    fn end_stage_now(&mut self) -> Duration {
+        let unused = self.stage_end.saturating_duration_since(Instant::now());
+        let later: Duration = self.stages[self.current + 1..]
+            .iter()
+            .map(|s| s.duration)
+            .sum();
+        self.stages.truncate(self.current + 1);
+        if let Some(stage) = self.stages.last_mut() {
+            stage.duration = stage.duration.saturating_sub(unused);
+        }
+        unused + later
+    }
+
+    /// Replaces the rest of the run by `stages` (of the run's own model: the handle checks);
+    /// false when they are empty (the run ends).
     fn replace(&mut self, stages: Vec<Stage>, events: &Sender) -> bool {
         if stages.is_empty() {
             return false;
         }
-        let now = Instant::now();
-        self.stages.truncate(self.current + 1);
-        if let Some(stage) = self.stages.last_mut() {
-            stage.duration = stage
-                .duration
-                .saturating_sub(self.stage_end.saturating_duration_since(now));
-        }
+        self.end_stage_now();
         let first = self.stages.len();
-        self.open = self.open || stages.iter().any(|s| s.arrival_rate.is_some());
         self.stages.extend(stages);
         self.begin_stage(first, events);
         true
     }
 
+    /// The open model's starts of the stage in progress.
+    fn schedule(&self) -> Schedule {
+        Schedule::new(self.stage().and_then(|s| s.arrival_rate))
+    }
+
     /// Open model: enough users for the busiest stage still to come (the pool never shrinks:
-    /// an idle user costs a few kilobytes).
+    /// an idle user costs a few kilobytes). The closed model's users follow the ramp instead.
     fn grow_pool(&self, crew: &mut Crew, queue: &flume::Receiver<Instant>) {
+        if !self.open {
+            return;
+        }
         let most = self.stages[self.current..]
             .iter()
             .map(|s| s.users)

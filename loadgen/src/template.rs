@@ -108,11 +108,6 @@ impl Template {
         &self.source
     }
 
-    /// Whether the template has no placeholder: it renders the same text every time.
-    pub fn is_literal(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
-    }
-
     /// The variables this template reads.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {

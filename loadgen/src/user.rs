@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::client::Connections;
 use crate::scenario::{Body, Request, Scenario, Task, WaitTime};
 use crate::stats::{Event, Outcome, Sample, Sender};
-use crate::template::{Context, Template};
+use crate::template::Context;
 
 /// What every user shares.
 pub struct Shared {
@@ -99,9 +99,6 @@ pub struct User {
     last_task_start: Option<Instant>,
     /// The Authorization header as last rendered: rendered again only when its token changes.
     auth_header: Option<HeaderValue>,
-    /// Request targets of literal paths, by endpoint, with the address of the template they
-    /// came from (two requests may share an endpoint's name, not its path).
-    paths: Vec<Option<(usize, PathAndQuery)>>,
 }
 
 impl User {
@@ -118,7 +115,6 @@ impl User {
             refresh_at: None,
             last_task_start: None,
             auth_header: None,
-            paths: Vec::new(),
         }
     }
 
@@ -272,59 +268,25 @@ impl User {
         };
         let what =
             |e: &dyn std::fmt::Display| format!("{} {}: {e}", request.method, request.url.source());
-        let key = &request.url as *const Template as usize;
-        let cached = self
-            .paths
-            .get(request.endpoint)
-            .and_then(Option::as_ref)
-            .filter(|(k, _)| *k == key)
-            .map(|(_, p)| p.clone());
-        let target = match cached {
-            Some(path) => Target {
+        let rendered = request.url.render(&mut cx).map_err(|e| what(&e))?;
+        let target = if rendered.starts_with('/') {
+            let full = if shared.base_path.is_empty() {
+                rendered
+            } else {
+                format!("{}{rendered}", shared.base_path)
+            };
+            Target {
                 absolute: None,
-                path,
-            },
-            None => {
-                let rendered = request.url.render(&mut cx).map_err(|e| what(&e))?;
-                let target = if rendered.starts_with('/') {
-                    let full = if shared.base_path.is_empty() {
-                        rendered
-                    } else {
-                        format!("{}{rendered}", shared.base_path)
-                    };
-                    Target {
-                        absolute: None,
-                        path: PathAndQuery::from_maybe_shared(Bytes::from(full))
-                            .map_err(|e| what(&e))?,
-                    }
-                } else {
-                    let uri: Uri = rendered.parse().map_err(|e| what(&e))?;
-                    let authority = uri
-                        .authority()
-                        .map(|a| a.as_str().to_owned())
-                        .ok_or_else(|| what(&"the URL has no host"))?;
-                    Target {
-                        absolute: Some(authority),
-                        path: uri
-                            .path_and_query()
-                            .cloned()
-                            .unwrap_or_else(|| PathAndQuery::from_static("/")),
-                    }
-                };
-                if target.absolute.is_none() && request.url.is_literal() {
-                    if self.paths.len() <= request.endpoint {
-                        self.paths.resize(request.endpoint + 1, None);
-                    }
-                    self.paths[request.endpoint] = Some((key, target.path.clone()));
-                }
-                target
+                path: PathAndQuery::from_maybe_shared(Bytes::from(full)).map_err(|e| what(&e))?,
             }
-        };
-        let mut cx = Context {
-            vars: &self.vars,
-            user_index: self.index,
-            iteration: self.iteration,
-            rng: &mut self.rng,
+        } else {
+            let uri: Uri = rendered.parse().map_err(|e| what(&e))?;
+            let (authority, path) =
+                crate::client::target_of(&uri).ok_or_else(|| what(&"the URL has no host"))?;
+            Target {
+                absolute: Some(authority.to_owned()),
+                path,
+            }
         };
         let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
         if auth && let Some(a) = &shared.scenario.auth {

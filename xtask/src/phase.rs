@@ -150,21 +150,25 @@ async fn with_stack(
         .into_iter()
         .flat_map(|(flag, value)| [format!("--{flag}"), value])
         .collect();
-    let mock = services::toss_mock(mock_binary, report_dir, &chaos).await?;
-    let shop = services::shop(
+    let services::Running {
+        service: mock,
+        url: mock_url,
+    } = services::toss_mock(mock_binary, report_dir, &chaos).await?;
+    let services::Running {
+        service: shop,
+        url: shop_url,
+    } = services::shop(
         shop_binary,
         report_dir,
         &services::ShopConfig {
             database_url: stack.database_url(),
             redis_url: stack.redis_url(),
-            toss_url: &mock.url,
+            toss_url: &mock_url,
             redis_prefix: None,
             faults: args.faults.iter().map(String::as_str).collect(),
         },
     )
     .await?;
-    let (mock_url, shop_url) = (mock.url.clone(), shop.url.clone());
-    let (mock, shop) = (mock.service, shop.service);
 
     let db = reconcile::connect(stack.database_url()).await?;
     if args.phase == PhaseName::Payment {

@@ -161,10 +161,6 @@ impl EngineHandle {
         self.controller.clone()
     }
 
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
-
     /// Waits for the end of the run.
     pub async fn wait(self) -> anyhow::Result<Finished> {
         self.task

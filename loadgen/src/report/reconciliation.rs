@@ -73,12 +73,8 @@ pub fn add_to_reports(
     let summary_path = dir.join("summary.json");
     let mut results = crate::summary::Summary::read(&summary_path)?.into_results()?;
     results.reconciliation = Some(reconciliation);
-    // The books' findings beside the run's own, each once however often this is called.
-    for f in findings {
-        if !results.findings.iter().any(|g| g.id == f.id) {
-            results.findings.push(f);
-        }
-    }
+    // The books' findings beside the run's own.
+    results.findings.extend(findings);
     let write = |name: &str, text: String| -> anyhow::Result<()> {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))

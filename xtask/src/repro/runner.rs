@@ -168,21 +168,25 @@ async fn observe(
         Data::Seeded | Data::HotStock(_) => {}
     }
 
-    let mock = services::toss_mock(&bins.mock, &dir, &[]).await?;
-    let shop = services::shop(
+    let services::Running {
+        service: mock,
+        url: mock_url,
+    } = services::toss_mock(&bins.mock, &dir, &[]).await?;
+    let services::Running {
+        service: shop,
+        url: shop_url,
+    } = services::shop(
         &bins.shop,
         &dir,
         &services::ShopConfig {
             database_url: &database_url,
             redis_url: stack.redis_url(),
-            toss_url: &mock.url,
+            toss_url: &mock_url,
             redis_prefix: Some(format!("repro:{}:{label}:", repro.name)),
             faults: variant.faults.to_vec(),
         },
     )
     .await?;
-    let (mock_url, shop_url) = (mock.url.clone(), shop.url.clone());
-    let (mock, shop) = (mock.service, shop.service);
 
     if let Data::HotStock(stock) = variant.data {
         let ids = hot_products(&shop_url).await?;
