@@ -8,9 +8,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use hyper::http::uri::PathAndQuery;
-use hyper::{HeaderMap, Uri};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Uri};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -148,7 +148,10 @@ impl User {
     /// Runs one task; `lag` is how late it started (open model), added to each request's
     /// corrected latency. A user whose start failed retries it first.
     pub async fn run_task(&mut self, task: usize, lag: Option<Duration>, started: bool) {
-        self.last_task_start = Some(Instant::now());
+        if matches!(self.shared.scenario.wait_time, WaitTime::Pacing(_)) {
+            // Only pacing reads it: no clock read per task otherwise.
+            self.last_task_start = Some(Instant::now());
+        }
         if !started && !self.start().await {
             return;
         }
@@ -288,7 +291,12 @@ impl User {
                 path,
             }
         };
-        let mut headers = HeaderMap::with_capacity(request.headers.len() + 2);
+        // Sized to what goes in: a request with no headers allocates none.
+        let mut headers = HeaderMap::with_capacity(
+            request.headers.len()
+                + usize::from(auth)
+                + usize::from(matches!(request.body, Body::Json(_))),
+        );
         if auth && let Some(a) = &shared.scenario.auth {
             let value = match &self.auth_header {
                 Some(v) => v.clone(),
@@ -340,7 +348,7 @@ impl User {
         if request.captures.is_empty() && request.checks.is_empty() {
             return Outcome::Success;
         }
-        let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        let Ok(json) = request.needs.parse(body) else {
             return Outcome::Failure(
                 format!("JSONDecodeError('the body of {status} is not JSON; captures and checks need JSON')").into(),
             );
@@ -456,7 +464,7 @@ fn refresh_time(token: &Value, refresh_before: Option<Duration>) -> Option<Syste
 /// `405 Method Not Allowed · Allow: GET, HEAD, OPTIONS · {"detail":"Method \"POST\" not allowed."}`.
 fn failure_example(response: &crate::client::Response) -> Box<str> {
     const BODY_CHARS: usize = 300;
-    let reason = hyper::StatusCode::from_u16(response.status)
+    let reason = http::StatusCode::from_u16(response.status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
@@ -480,7 +488,7 @@ fn failure_example(response: &crate::client::Response) -> Box<str> {
 
 /// Locust's (requests') wording of a bad status, so failures.csv reads the same.
 fn http_error(status: u16, name: &str, unparsable_handled: bool) -> String {
-    let reason = hyper::StatusCode::from_u16(status)
+    let reason = http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Unknown");

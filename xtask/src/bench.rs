@@ -29,6 +29,10 @@ pub struct Args {
     /// same run, on the same endpoints, for a before/after table
     #[arg(long, value_name = "BINARY")]
     pub baseline: Option<PathBuf>,
+    /// bench loadgen: rounds of every client in turn; each figure is the median of its rounds, so
+    /// a slow spell of a shared machine lands on every client alike instead of one
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -50,7 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Seed => seed(args).await,
         Target::Shop => crate::bench_shop::run(&args.stack).await,
-        Target::Loadgen => crate::bench_loadgen::run(args.baseline.as_deref()).await,
+        Target::Loadgen => crate::bench_loadgen::run(args.baseline.as_deref(), args.rounds).await,
         Target::Toss => crate::bench_toss::run().await,
     }
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask bench loadgen`: the load generator beside its peers, in one run, on 127.0.0.1.
 //! nginx serves a trivial keep-alive endpoint pinned to core 0; each client (wrk, Locust's
 //! FastHttpUser, loadgen) is pinned to core 1 in turn with 50 connections for 10 s, so the figures
-//! are per core. Then the built-in shop scenario (login, browse, cart, order, checkout, confirm)
+//! are per core; `--rounds` repeats the whole turn and each figure is the median of its rounds (a
+//! shared machine's slow spells otherwise decide a ratio). Then the built-in shop scenario (login, browse, cart, order, checkout, confirm)
 //! against an nginx stub that answers every request at once with the JSON the scenario captures,
 //! so the figure is loadgen's own cost per request of a real scenario. `--baseline BINARY` runs an
 //! earlier loadgen through the same two measurements, for a before/after table. Then loadgen's
@@ -22,13 +23,14 @@ use crate::workspace;
 const CONNECTIONS: &str = "50";
 const SECONDS: u64 = 10;
 
+#[derive(Clone, Copy)]
 struct Client {
     name: &'static str,
     requests_per_second: f64,
     cpu_us_per_request: f64,
 }
 
-pub async fn run(baseline: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCode> {
     for tool in ["nginx", "wrk", "taskset"] {
         which(tool).with_context(|| {
             format!("{tool} is needed: apt-get install nginx-light wrk util-linux")
@@ -42,64 +44,70 @@ pub async fn run(baseline: Option<&Path>) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&dir)?;
     let locust = locust(&dir)?;
     let (nginx, url) = nginx(&dir).await?;
-
-    let wrk = measure("wrk", || {
-        let out = pinned("wrk")
-            .args([
-                "-t1",
-                "-c",
-                CONNECTIONS,
-                "-d",
-                &format!("{SECONDS}s"),
-                &format!("{url}/"),
-            ])
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let rps = text
-            .lines()
-            .find_map(|l| l.strip_prefix("Requests/sec:"))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .with_context(|| format!("no Requests/sec in wrk's output: {text}"))?;
-        Ok((rps, rps * SECONDS as f64))
-    })?;
-
     std::fs::write(
         dir.join("locustfile.py"),
         "from locust import FastHttpUser, task\n\n\nclass Trivial(FastHttpUser):\n    @task\n    def root(self):\n        self.client.get(\"/\")\n",
     )?;
-    let locust_figure = measure("Locust FastHttpUser", || {
-        let csv = dir.join("locust");
-        let out = pinned(locust.to_str().unwrap_or("locust"))
-            .current_dir(&dir)
-            .args([
-                "-f",
-                "locustfile.py",
-                "--headless",
-                "--only-summary",
-                "-u",
-                CONNECTIONS,
-                "-r",
-                CONNECTIONS,
-            ])
-            .args(["-t", &format!("{SECONDS}s"), "-H", &url, "--csv"])
-            .arg(&csv)
-            .output()?;
-        aggregated_from_locust_csv(&csv)
-            .with_context(|| String::from_utf8_lossy(&out.stderr).into_owned())
-    })?;
-
     std::fs::write(
         dir.join("trivial.toml"),
         "[[task]]\n[[task.request]]\npath = \"/\"\n",
     )?;
-    let loadgen_figure = measure("loadgen", || trivial_run(&loadgen, &dir, &url))?;
-    let shop = measure("loadgen, shop scenario", || shop_run(&loadgen, &dir, &url))?;
-    let before = match baseline {
-        Some(old) => Some((
-            measure("baseline loadgen", || trivial_run(old, &dir, &url))?,
-            measure("baseline loadgen, shop scenario", || {
+
+    let mut figures: Vec<(&'static str, Vec<Client>)> = Vec::new();
+    for round in 1..=rounds {
+        eprintln!("round {round} of {rounds}");
+        let mut add = |client: Client| match figures.iter_mut().find(|(n, _)| *n == client.name) {
+            Some((_, all)) => all.push(client),
+            None => figures.push((client.name, vec![client])),
+        };
+        add(measure("wrk", || wrk_run(&url))?);
+        add(measure("Locust FastHttpUser", || {
+            locust_run(&locust, &dir, &url)
+        })?);
+        add(measure("loadgen", || trivial_run(&loadgen, &dir, &url))?);
+        add(measure("loadgen, shop scenario", || {
+            shop_run(&loadgen, &dir, &url)
+        })?);
+        if let Some(old) = baseline {
+            add(measure("baseline loadgen", || {
+                trivial_run(old, &dir, &url)
+            })?);
+            add(measure("baseline loadgen, shop scenario", || {
                 shop_run(old, &dir, &url)
-            })?,
+            })?);
+        }
+    }
+    let median = |name: &str| -> anyhow::Result<Client> {
+        let (_, all) = figures
+            .iter()
+            .find(|(n, _)| *n == name)
+            .with_context(|| format!("no figure for {name}"))?;
+        let mut rps: Vec<&Client> = all.iter().collect();
+        rps.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+        Ok(*rps[rps.len() / 2])
+    };
+    // A ratio is taken within each round (the two runs a minute apart) and its median reported.
+    let ratio = |a: &str, b: &str| -> f64 {
+        let of = |name: &str| figures.iter().find(|(n, _)| *n == name).map(|(_, all)| all);
+        let (Some(a), Some(b)) = (of(a), of(b)) else {
+            return f64::NAN;
+        };
+        let mut each: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .map(|(a, b)| a.requests_per_second / b.requests_per_second)
+            .collect();
+        each.sort_by(f64::total_cmp);
+        each.get(each.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let wrk = median("wrk")?;
+    let locust_figure = median("Locust FastHttpUser")?;
+    let loadgen_figure = median("loadgen")?;
+    let shop = median("loadgen, shop scenario")?;
+    let before = match baseline {
+        Some(_) => Some((
+            median("baseline loadgen")?,
+            median("baseline loadgen, shop scenario")?,
         )),
         None => None,
     };
@@ -109,9 +117,20 @@ pub async fn run(baseline: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (p99, p999) = accuracy(&loadgen, &dir).await?;
 
     println!();
+    println!("every round (req/s):");
+    for (name, all) in &figures {
+        let each: Vec<String> = all
+            .iter()
+            .map(|c| format!("{:.0}", c.requests_per_second))
+            .collect();
+        println!("  {name:<32} {}", each.join("  "));
+    }
+    println!();
     println!(
         "{:<32} {:>12} {:>14}",
-        "client (one core)", "req/s", "CPU µs/request"
+        format!("client (one core, median of {rounds})"),
+        "req/s",
+        "CPU µs/request"
     );
     let mut rows = vec![&wrk, &locust_figure, &loadgen_figure, &shop];
     if let Some((trivial, scenario)) = &before {
@@ -126,13 +145,18 @@ pub async fn run(baseline: Option<&Path>) -> anyhow::Result<ExitCode> {
     if let Some((trivial, scenario)) = &before {
         println!();
         println!(
-            "before/after: trivial {:.2}x, shop scenario {:.2}x (requests/s, after / before)",
-            loadgen_figure.requests_per_second / trivial.requests_per_second,
-            shop.requests_per_second / scenario.requests_per_second
+            "before/after: trivial {:.2}x, shop scenario {:.2}x (requests/s, after / before; \
+             median of the rounds' ratios; CPU per request {:.1} -> {:.1} µs and {:.1} -> {:.1} µs)",
+            ratio("loadgen", "baseline loadgen"),
+            ratio("loadgen, shop scenario", "baseline loadgen, shop scenario"),
+            trivial.cpu_us_per_request,
+            loadgen_figure.cpu_us_per_request,
+            scenario.cpu_us_per_request,
+            shop.cpu_us_per_request
         );
     }
-    let vs_locust = loadgen_figure.requests_per_second / locust_figure.requests_per_second;
-    let vs_wrk = loadgen_figure.requests_per_second / wrk.requests_per_second;
+    let vs_locust = ratio("loadgen", "Locust FastHttpUser");
+    let vs_wrk = ratio("loadgen", "wrk");
     let rss_mb = idle_rss as f64 / 1_048_576.0;
     println!();
     let mut within = true;
@@ -165,6 +189,49 @@ pub async fn run(baseline: Option<&Path>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// wrk on the trivial endpoint: requests/s and requests.
+fn wrk_run(url: &str) -> anyhow::Result<(f64, f64)> {
+    let out = pinned("wrk")
+        .args([
+            "-t1",
+            "-c",
+            CONNECTIONS,
+            "-d",
+            &format!("{SECONDS}s"),
+            &format!("{url}/"),
+        ])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .with_context(|| format!("no Requests/sec in wrk's output: {text}"))?;
+    Ok((rps, rps * SECONDS as f64))
+}
+
+/// Locust's FastHttpUser on the trivial endpoint, headless: requests/s and requests.
+fn locust_run(locust: &Path, dir: &Path, url: &str) -> anyhow::Result<(f64, f64)> {
+    let csv = dir.join("locust");
+    let out = pinned(locust.to_str().unwrap_or("locust"))
+        .current_dir(dir)
+        .args([
+            "-f",
+            "locustfile.py",
+            "--headless",
+            "--only-summary",
+            "-u",
+            CONNECTIONS,
+            "-r",
+            CONNECTIONS,
+        ])
+        .args(["-t", &format!("{SECONDS}s"), "-H", url, "--csv"])
+        .arg(&csv)
+        .output()?;
+    aggregated_from_locust_csv(&csv)
+        .with_context(|| String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// loadgen on the trivial endpoint: requests/s and requests.

@@ -93,7 +93,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             duration_s: recorder.duration_s(),
             model: report::Model::from_open(open_model),
             seed: args.seed,
-            command: std::env::args().collect::<Vec<_>>().join(" "),
+            command: shown_command(std::env::args()),
             stages: finished.stages,
         },
         recorder,
@@ -190,5 +190,58 @@ pub fn list_scenarios() {
             .and_then(|s| s.description)
             .unwrap_or_default();
         println!("{name:<10} {description}");
+    }
+}
+
+/// The command line as the report shows it: a password inside a URL (`--pg-url
+/// postgres://user:secret@host/db`) is replaced by `***`, since reports are shared.
+fn shown_command(args: impl Iterator<Item = String>) -> String {
+    args.map(|arg| redact_url_password(&arg))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn redact_url_password(arg: &str) -> String {
+    let Some(scheme_end) = arg.find("://") else {
+        return arg.to_owned();
+    };
+    let rest = &arg[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return arg.to_owned();
+    };
+    let Some(colon) = rest[..at].find(':') else {
+        return arg.to_owned();
+    };
+    let start = scheme_end + 3 + colon + 1;
+    format!("{}***{}", &arg[..start], &arg[scheme_end + 3 + at..])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_in_urls_are_not_shown() {
+        let shown = super::shown_command(
+            [
+                "loadgen",
+                "run",
+                "--pg-url=postgres://shop:s3cr:et@127.0.0.1:5432/shop?sslmode=disable",
+                "--redis-url",
+                "redis://:pw@localhost:6379/0",
+                "-H",
+                "http://127.0.0.1:8000",
+                "--var",
+                "note=a:b@c",
+                "http://user@host/x:y@z",
+            ]
+            .into_iter()
+            .map(str::to_owned),
+        );
+        assert_eq!(
+            shown,
+            "loadgen run --pg-url=postgres://shop:***@127.0.0.1:5432/shop?sslmode=disable \
+             --redis-url redis://:***@localhost:6379/0 -H http://127.0.0.1:8000 --var note=a:b@c \
+             http://user@host/x:y@z"
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::verdict;
 pub(super) struct Resolved {
     pub(super) phase: Option<Phase>,
     pub(super) scenario: Scenario,
-    pub(super) host: hyper::Uri,
+    pub(super) host: http::Uri,
     pub(super) plan: Plan,
     pub(super) thresholds: Vec<Threshold>,
     pub(super) vars: Vec<(String, String)>,

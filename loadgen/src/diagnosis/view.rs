@@ -34,7 +34,7 @@ impl ScenarioFacts {
             let own_credentials = r
                 .headers
                 .iter()
-                .any(|(name, _)| *name == hyper::header::AUTHORIZATION);
+                .any(|(name, _)| *name == http::header::AUTHORIZATION);
             if ((r.with_auth && s.auth.is_some()) || own_credentials)
                 && let Some(a) = authed.get_mut(r.endpoint)
             {

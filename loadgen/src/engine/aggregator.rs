@@ -11,6 +11,9 @@ use super::snapshot::Snapshot;
 use crate::runner::{Live, State};
 use crate::stats::{Event, Recorder};
 
+/// The most events recorded per wake-up before the tick and the handle are looked at again.
+const BATCH: usize = 512;
+
 /// What the handle asks of the aggregator.
 #[derive(Debug)]
 pub enum Control {
@@ -33,6 +36,7 @@ pub async fn aggregate(
     );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut control_open = true;
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
             // The tick first: it is ready once a second, and a busy event stream must not starve it.
@@ -49,10 +53,13 @@ pub async fn aggregate(
                 }
                 None => control_open = false,
             },
-            event = events.recv() => match event {
-                Some(e) => recorder.handle(e),
-                None => break,
-            },
+            // In batches: one wake-up of this task records all that arrived since the last.
+            n = events.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                recorder.handle_all(batch.drain(..));
+            }
         }
     }
     recorder.finish();

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hyper::Uri;
+use http::Uri;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 

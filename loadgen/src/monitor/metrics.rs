@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use hyper::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method, Uri};
 use serde::Serialize;
 
 use super::{CONNECT_TIMEOUT, Monitor, Note};

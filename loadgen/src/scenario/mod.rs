@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use hyper::Method;
-use hyper::header::{HeaderName, HeaderValue};
+use http::Method;
+use http::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
@@ -210,6 +210,8 @@ pub struct Request {
     /// Statuses counted as handled business errors when the body is valid JSON.
     pub handled: Vec<u16>,
     pub checks: Vec<(String, Value)>,
+    /// What the captures and checks read of a JSON answer: the body is parsed that far.
+    pub needs: Needs,
     pub with_auth: bool,
 }
 
@@ -484,6 +486,16 @@ impl Compiler<'_> {
             .map(|(p, v)| Ok((p, serde_json::to_value(v)?)))
             .collect::<anyhow::Result<_>>()?;
         checks.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut needs = Needs::default();
+        for (_, p) in &captures {
+            match p {
+                Pointer::One(p) => needs.add_pointer(p, None),
+                Pointer::Each { list, then } => needs.add_pointer(list, Some(then)),
+            }
+        }
+        for (p, _) in &checks {
+            needs.add_pointer(p, None);
+        }
         Ok(Request {
             endpoint,
             method,
@@ -494,10 +506,14 @@ impl Compiler<'_> {
             expect: r.expect,
             handled: r.handled,
             checks,
+            needs,
             with_auth: r.auth,
         })
     }
 }
 
+mod needs;
 #[cfg(test)]
 mod tests;
+
+pub use needs::Needs;

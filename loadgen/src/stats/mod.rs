@@ -337,8 +337,21 @@ impl Recorder {
     }
 
     pub fn handle(&mut self, event: Event) {
+        let at = self.elapsed_s();
+        self.handle_at(event, at);
+    }
+
+    /// Events that arrived together, recorded at one reading of the clock.
+    pub fn handle_all(&mut self, events: impl IntoIterator<Item = Event>) {
+        let at = self.elapsed_s();
+        for event in events {
+            self.handle_at(event, at);
+        }
+    }
+
+    fn handle_at(&mut self, event: Event, at: f64) {
         match event {
-            Event::Sample(s) => self.record(&s),
+            Event::Sample(s) => self.record(&s, at),
             Event::Relogin => self.relogins += 1,
             Event::Dropped(n) => self.dropped += n,
             Event::Exception(message) => *self.exceptions.entry(message).or_default() += 1,
@@ -365,8 +378,7 @@ impl Recorder {
         });
     }
 
-    fn record(&mut self, s: &Sample) {
-        let at = self.elapsed_s();
+    fn record(&mut self, s: &Sample, at: f64) {
         let i = s.endpoint as usize;
         let Some(entry) = self.entries.get_mut(i) else {
             return;

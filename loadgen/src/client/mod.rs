@@ -1,18 +1,20 @@
-//! Each user's own HTTP/1.1 keep-alive connections, on hyper's client connection with no pool in
-//! between (the cheapest request path tokio offers; reqwest costs about twice the CPU per request).
-//! A user holds at most one connection per host: the shop, and the Toss mock's checkout.
+//! Each user's own HTTP/1.1 keep-alive connections, spoken on the user's own task
+//! ([`http1`]). A user holds at most one connection per host: the shop, and the Toss mock's
+//! checkout.
+
+mod http1;
+#[cfg(test)]
+mod tests;
 
 use std::io;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HOST, HeaderValue, USER_AGENT};
-use hyper::http::uri::PathAndQuery;
-use hyper::{HeaderMap, Method, Request, Uri};
-use hyper_util::rt::TokioIo;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Method, Uri};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 /// A finished response.
 pub struct Response {
@@ -23,21 +25,20 @@ pub struct Response {
 }
 
 /// The headers that explain an error answer, as `Name: value; Name: value`.
-fn notable_headers(status: u16, headers: &HeaderMap) -> Option<String> {
+fn notable_headers(status: u16, headers: &[httparse::Header<'_>]) -> Option<String> {
     if status < 400 {
         return None;
     }
-    let found: Vec<String> = [
-        ("allow", "Allow"),
-        ("www-authenticate", "WWW-Authenticate"),
-        ("retry-after", "Retry-After"),
-    ]
-    .iter()
-    .filter_map(|(name, shown)| {
-        let value = headers.get(*name)?.to_str().ok()?;
-        Some(format!("{shown}: {value}"))
-    })
-    .collect();
+    let found: Vec<String> = ["Allow", "WWW-Authenticate", "Retry-After"]
+        .iter()
+        .filter_map(|shown| {
+            let h = headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(shown))?;
+            let value = std::str::from_utf8(h.value).ok()?;
+            Some(format!("{shown}: {value}"))
+        })
+        .collect();
     (!found.is_empty()).then(|| found.join("; "))
 }
 
@@ -46,6 +47,9 @@ fn notable_headers(status: u16, headers: &HeaderMap) -> Option<String> {
 pub enum ClientError {
     #[error("{}", io_error(.0))]
     Connect(io::Error),
+    /// The connection failed while the request was written or its answer read.
+    #[error("{}", io_error(.0))]
+    Io(io::Error),
     #[error("TimeoutError('timed out after {0:?}')")]
     Timeout(Duration),
     #[error("RemoteDisconnected('Remote end closed connection without response')")]
@@ -71,24 +75,25 @@ fn io_error(e: &io::Error) -> String {
 
 struct Connection {
     authority: String,
-    /// The Host header of every request on it, made once.
-    host: HeaderValue,
-    sender: SendRequest<Full<Bytes>>,
+    conn: http1::Conn,
 }
 
 /// A user's connections, keyed by host:port.
 #[derive(Default)]
 pub struct Connections {
     open: Vec<Connection>,
+    /// Every request's timeout, on one timer moved forward each time: tokio then only stores the
+    /// later deadline, where a new timer per request would enter and leave the timer wheel.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
-static AGENT: HeaderValue =
-    HeaderValue::from_static(concat!("loadgen/", env!("CARGO_PKG_VERSION")));
+const AGENT: &str = concat!("loadgen/", env!("CARGO_PKG_VERSION"));
 
 impl Connections {
     /// Sends one request to `authority` (`host:port`) with the request target `path` (its
     /// headers, Content-Type included, set by the caller) and reads the whole response within
-    /// `timeout`. A connection that fails is dropped, and the next request opens a new one.
+    /// `timeout`. A connection that fails, or that the server closes, is dropped, and the next
+    /// request opens a new one.
     pub async fn send(
         &mut self,
         method: &Method,
@@ -98,36 +103,29 @@ impl Connections {
         body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<Response, ClientError> {
-        let result = tokio::time::timeout(timeout, async {
-            let connection = self.ready(authority).await?;
-            let mut request = Request::new(Full::new(body.unwrap_or_default()));
-            *request.method_mut() = method.clone();
-            *request.uri_mut() = Uri::from(path);
-            let h = request.headers_mut();
-            *h = headers;
-            h.insert(HOST, connection.host.clone());
-            h.entry(USER_AGENT).or_insert_with(|| AGENT.clone());
-            let response = connection
-                .sender
-                .send_request(request)
-                .await
-                .map_err(http_error)?;
-            let status = response.status().as_u16();
-            let notable_headers = notable_headers(status, response.headers());
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(http_error)?
-                .to_bytes();
-            Ok(Response {
-                status,
-                body,
-                notable_headers,
-            })
-        })
-        .await;
-        let result = result.unwrap_or(Err(ClientError::Timeout(timeout)));
+        let until = tokio::time::Instant::now() + timeout;
+        let timer = match &mut self.deadline {
+            Some(timer) => {
+                timer.as_mut().reset(until);
+                timer
+            }
+            None => self
+                .deadline
+                .insert(Box::pin(tokio::time::sleep_until(until))),
+        };
+        let exchange = exchange(
+            &mut self.open,
+            method,
+            authority,
+            path.as_str(),
+            &headers,
+            body.as_deref().unwrap_or_default(),
+        );
+        let result = tokio::select! {
+            biased;
+            result = exchange => result,
+            () = timer.as_mut() => Err(ClientError::Timeout(timeout)),
+        };
         if result.is_err() {
             self.open.retain(|c| c.authority != authority);
         }
@@ -147,35 +145,58 @@ impl Connections {
         self.send(method, authority, path, headers, body, timeout)
             .await
     }
+}
 
-    async fn ready(&mut self, authority: &str) -> Result<&mut Connection, ClientError> {
-        if let Some(i) = self.open.iter().position(|c| c.authority == authority) {
-            // A keep-alive connection the server closed while idle is replaced, not reported.
-            if self.open[i].sender.ready().await.is_ok() {
-                return Ok(&mut self.open[i]);
-            }
-            self.open.swap_remove(i);
-        }
-        let stream = TcpStream::connect(authority)
-            .await
-            .map_err(ClientError::Connect)?;
-        stream.set_nodelay(true).map_err(ClientError::Connect)?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(http_error)?;
-        tokio::spawn(async move {
-            // Its end (the peer closing, or the user dropping the sender) is not an event.
-            let _ = connection.await;
-        });
-        let host = HeaderValue::from_str(authority).map_err(|e| ClientError::Url(e.to_string()))?;
-        self.open.push(Connection {
-            authority: authority.to_owned(),
-            host,
-            sender,
-        });
-        let last = self.open.len() - 1;
-        Ok(&mut self.open[last])
+/// One request on the user's connection to `authority`, opened first when there is none (or the
+/// server closed it); a connection the server will not keep is let go.
+async fn exchange(
+    open: &mut Vec<Connection>,
+    method: &Method,
+    authority: &str,
+    target: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ClientError> {
+    let i = ready(open, authority).await?;
+    let answer = open[i]
+        .conn
+        .round_trip(&http1::Outgoing {
+            method,
+            target,
+            host: authority,
+            agent: AGENT,
+            headers,
+            body,
+        })
+        .await?;
+    if !answer.keep_alive {
+        open.swap_remove(i);
     }
+    Ok(Response {
+        status: answer.status,
+        body: answer.body,
+        notable_headers: answer.notable_headers,
+    })
+}
+
+/// The index of an open connection to `authority`, opened now when there is none.
+async fn ready(open: &mut Vec<Connection>, authority: &str) -> Result<usize, ClientError> {
+    if let Some(i) = open.iter().position(|c| c.authority == authority) {
+        // A keep-alive connection the server closed while idle is replaced, not reported.
+        if open[i].conn.is_reusable() {
+            return Ok(i);
+        }
+        open.swap_remove(i);
+    }
+    if http::HeaderValue::from_str(authority).is_err() {
+        return Err(ClientError::Url(authority.to_owned()));
+    }
+    let conn = http1::Conn::connect(authority).await?;
+    open.push(Connection {
+        authority: authority.to_owned(),
+        conn,
+    });
+    Ok(open.len() - 1)
 }
 
 /// An absolute URL's `host:port` and request target; None without a host.
@@ -186,14 +207,6 @@ pub fn target_of(url: &Uri) -> Option<(&str, PathAndQuery)> {
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
     Some((authority, path))
-}
-
-fn http_error(e: hyper::Error) -> ClientError {
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        ClientError::Disconnected
-    } else {
-        ClientError::Http(e.to_string())
-    }
 }
 
 /// Checks before any load that the host answers TCP, so a typo exits 2 with the reason.
