@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod diagnosis;
 pub mod engine;
 pub mod monitor;

@@ -17,6 +17,13 @@ fn main() -> ExitCode {
         )
         .init();
     match cli.command {
+        Command::Compare(args) => match loadgen::cli::compare::run(&args) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Scenarios => {
             loadgen::cli::list_scenarios();
             ExitCode::SUCCESS

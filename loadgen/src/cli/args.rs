@@ -26,6 +26,61 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// List the built-in scenarios
     Scenarios,
+    /// Compare two runs (summary.json files or report directories): every figure side by side,
+    /// judged against the runs' own noise, and a regression gate for CI
+    #[command(
+        long_about = "Compare two runs (each a summary.json or a report directory holding one): \
+                      per endpoint and in aggregate requests/s, failure %, avg, p50, p95, p99, p99.9, \
+                      and the server side where both runs have it (database connections, pool waits, \
+                      CPU per request, statements per request); endpoints and findings of one run only.\n\n\
+                      How a change is judged: each run's seconds are its samples (that second's p95, \
+                      request count, failure ratio ...). A change counts as a regression or an \
+                      improvement only when the Mann-Whitney rank test over both runs' seconds gives \
+                      p < 0.01 and the change is at least --min-change (5 %; a tenth of it in \
+                      percentage points for fail_ratio); otherwise it is \"within noise\". Each row says \
+                      how many seconds each side had; fewer than 5 and it is not judged.",
+        after_help = "Exit codes: 0 no limit broken, 1 a --max-regression limit broken by a significant \
+                      change, 2 the runs cannot be compared (another scenario, phase, load or endpoints; \
+                      --force compares the common part) or an argument is wrong.\n\
+                      Example: loadgen compare reports/smoke-20261201-1000 reports/smoke-20261203-0930 \
+                      --max-regression \"p95 10%\" --max-regression \"rps -5%\" --junit compare.xml"
+    )]
+    Compare(CompareArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// The run before (summary.json or its report directory)
+    pub base: PathBuf,
+    /// The run after
+    pub new: PathBuf,
+    /// A limit, repeatable: "p95 10%", "p99{POST /api/payments/confirm/} 20%", "rps -5%",
+    /// "fail_ratio +0.5pp", "p99 +50ms"; without {endpoint} it holds for every endpoint and the
+    /// aggregate
+    #[arg(
+        long = "max-regression",
+        value_name = "LIMIT",
+        env = "LOADGEN_MAX_REGRESSION",
+        value_delimiter = ';'
+    )]
+    pub max_regression: Vec<String>,
+    /// The smallest relative change, in percent, that counts however confident the test is
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        value_name = "PERCENT",
+        env = "LOADGEN_MIN_CHANGE"
+    )]
+    pub min_change: f64,
+    /// Compare runs that are not like for like (their common endpoints)
+    #[arg(long, env = "LOADGEN_FORCE")]
+    pub force: bool,
+    /// Write the comparison as JSON
+    #[arg(long, value_name = "FILE", env = "LOADGEN_COMPARE_JSON")]
+    pub json: Option<PathBuf>,
+    /// Write JUnit XML: a test case per limit and figure (per figure without limits)
+    #[arg(long, value_name = "FILE", env = "LOADGEN_COMPARE_JUNIT")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

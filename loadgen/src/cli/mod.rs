@@ -4,6 +4,7 @@
 //! Exit codes: 0 every threshold held, 1 one failed, 2 the run could not happen.
 
 mod args;
+pub mod compare;
 mod plan;
 
 use std::io::IsTerminal as _;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-pub use self::args::{Cli, Command, RunArgs};
+pub use self::args::{Cli, Command, CompareArgs, RunArgs};
 use crate::diagnosis::{self, ScenarioFacts};
 use crate::engine::{Engine, EngineConfig, Snapshot};
 use crate::monitor;

@@ -230,7 +230,7 @@ mod tests {
         let cli = Cli::try_parse_from(["loadgen", "run"].iter().chain(flags)).unwrap();
         match cli.command {
             Command::Run(args) => *args,
-            Command::Scenarios => unreachable!(),
+            Command::Scenarios | Command::Compare(_) => unreachable!(),
         }
     }
 

@@ -6,6 +6,7 @@
 mod stub;
 
 mod cli;
+mod compare;
 mod engine;
 mod monitors;
 mod open_model;

@@ -1,5 +1,5 @@
 //! A stub target: fixed answers, a JSON list, chosen statuses, a login whose first token is
-//! refused, and a stall window (every `period`, the first `stall` of it holds every request until
+//! refused, an endpoint of a chosen speed, and a stall window (every `period`, the first `stall` of it holds every request until
 //! the window ends).
 
 use std::net::SocketAddr;
@@ -36,8 +36,17 @@ impl Server {
     }
 
     pub async fn with_stall(period: Duration, stall: Duration) -> Self {
+        Self::with_stall_from(period, stall, Duration::ZERO).await
+    }
+
+    /// Stalls from `phase` into each period: a run that starts just after the server and lasts
+    /// whole periods then neither begins nor ends inside a stall.
+    pub async fn with_stall_from(period: Duration, stall: Duration, phase: Duration) -> Self {
         let stub = Stub {
-            started: Instant::now(),
+            // The clock starts `period - phase` early, so the first stall begins `phase` from now.
+            started: Instant::now()
+                .checked_sub(period.saturating_sub(phase))
+                .unwrap_or_else(Instant::now),
             period,
             stall,
             logins: Arc::default(),
@@ -53,6 +62,7 @@ impl Server {
             .route("/status/{code}", get(status))
             .route("/plain/{code}", get(plain))
             .route("/stall", get(stall_handler))
+            .route("/sleep/{us}", get(sleep_handler))
             .route("/login", post(login))
             .route("/private", get(private))
             .with_state(stub);
@@ -110,6 +120,12 @@ async fn stall_handler(State(stub): State<Stub>) -> &'static str {
             tokio::time::sleep(stub.stall - into).await;
         }
     }
+    "ok"
+}
+
+/// Answers after `us` microseconds: an endpoint of a chosen speed.
+async fn sleep_handler(UrlPath(us): UrlPath<u64>) -> &'static str {
+    tokio::time::sleep(Duration::from_micros(us)).await;
     "ok"
 }
 

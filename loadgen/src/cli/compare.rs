@@ -1,0 +1,50 @@
+//! `loadgen compare BASE NEW`: reads both runs, compares, prints, writes the files asked for and
+//! answers with the gate's exit code.
+
+use anyhow::Context as _;
+
+use super::CompareArgs;
+use crate::compare::{self, gate, render};
+
+/// 0 no limit broken, 1 a limit broken, 2 the runs cannot be compared (an `Err` is 2 as well).
+pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
+    let limits = args
+        .max_regression
+        .iter()
+        .map(|l| gate::Limit::parse(l))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    if !(args.min_change.is_finite() && args.min_change >= 0.0) {
+        anyhow::bail!(
+            "--min-change {} must be a percentage of 0 or more",
+            args.min_change
+        );
+    }
+    let base = compare::read_run(&args.base)?;
+    let new = compare::read_run(&args.new)?;
+    let comparison = compare::compare(
+        &base,
+        &args.base.display().to_string(),
+        &new,
+        &args.new.display().to_string(),
+        args.min_change,
+    );
+    if !comparison.differences.is_empty() && !args.force {
+        eprintln!(
+            "error: the runs are not like for like: {}; --force compares their common part",
+            comparison.differences.join("; ")
+        );
+        return Ok(2);
+    }
+    let checks = gate::check(&comparison, &limits).map_err(anyhow::Error::msg)?;
+    print!("{}", render::console(&comparison, &checks));
+    if let Some(path) = &args.json {
+        std::fs::write(path, render::json(&comparison, &checks)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, render::junit(&comparison, &checks))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(u8::from(checks.iter().any(|c| c.broken)))
+}
