@@ -82,6 +82,13 @@ pub struct Args {
     /// A threshold added to the phase's (repeatable), e.g. "p95 < 300ms"
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
+    /// An earlier run's report directory: the run ends with `loadgen compare` against it
+    /// (compare.html, compare.json, compare.xml in the report) and exits 1 on a regression
+    #[arg(long, value_name = "DIR", env = "SHOPLOAD_BASELINE")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: the limits that fail the phase instead of any regression, e.g. "p95 10%"
+    #[arg(long = "max-regression", value_name = "LIMIT", requires = "baseline")]
+    pub max_regression: Vec<String>,
     #[command(flatten)]
     pub stack: StackArgs,
 }
@@ -95,6 +102,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
+    if let Some(baseline) = &args.baseline {
+        // Before the build and the run: a mistyped baseline must not cost a whole phase.
+        loadgen::compare::read_run(baseline).context("--baseline")?;
+    }
     let record_path = workspace::stack_file(&args.stack.state_dir);
     if args.keep_stack && args.host.is_none() {
         // Checked before the build: a second recorded stack would orphan the first.
@@ -109,6 +120,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let code = run_loadgen(loadgen, &args, host, None, &report_dir, None).await?;
         println!("report: {}", report_dir.join("report.html").display());
+        let code = against_baseline(loadgen, &args, &report_dir, code)?;
         return Ok(ExitCode::from(code));
     }
 
@@ -133,7 +145,48 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let code = result?;
     println!("report: {}", report_dir.join("report.html").display());
+    let code = against_baseline(loadgen, &args, &report_dir, code)?;
     Ok(ExitCode::from(code))
+}
+
+/// With `--baseline`: `loadgen compare` of the baseline's run and this one, its files in this
+/// report; the phase's code becomes the worse of the two (2 when the runs are not comparable).
+fn against_baseline(
+    loadgen: &Path,
+    args: &Args,
+    report_dir: &Path,
+    code: u8,
+) -> anyhow::Result<u8> {
+    let Some(baseline) = &args.baseline else {
+        return Ok(code);
+    };
+    println!("\ncompared with {}:", baseline.display());
+    let mut command = Command::new(loadgen);
+    command
+        .arg("compare")
+        .arg(baseline)
+        .arg(report_dir)
+        .arg("--html")
+        .arg(report_dir.join("compare.html"))
+        .arg("--json")
+        .arg(report_dir.join("compare.json"))
+        .arg("--junit")
+        .arg(report_dir.join("compare.xml"));
+    if args.max_regression.is_empty() {
+        command.arg("--fail-on-regression");
+    }
+    for limit in &args.max_regression {
+        command.arg("--max-regression").arg(limit);
+    }
+    let status = command.status().context("running loadgen compare")?;
+    let compared = match status.code() {
+        Some(c @ 0..=2) => c as u8,
+        _ => bail!("loadgen compare ended by a signal"),
+    };
+    if compared != 2 {
+        println!("comparison: {}", report_dir.join("compare.html").display());
+    }
+    Ok(code.max(compared))
 }
 
 async fn with_stack(

@@ -64,6 +64,10 @@ pub struct CompareArgs {
         value_delimiter = ';'
     )]
     pub max_regression: Vec<String>,
+    /// Exit 1 when any figure is judged regressed (what `cargo xtask phase --baseline` does
+    /// without limits)
+    #[arg(long, env = "LOADGEN_FAIL_ON_REGRESSION")]
+    pub fail_on_regression: bool,
     /// The smallest relative change, in percent, that counts however confident the test is
     #[arg(
         long,
@@ -75,6 +79,10 @@ pub struct CompareArgs {
     /// Compare runs that are not like for like (their common endpoints)
     #[arg(long, env = "LOADGEN_FORCE")]
     pub force: bool,
+    /// Write the comparison as one offline HTML page (the table, the gate, both runs' charts on
+    /// one time axis)
+    #[arg(long, value_name = "FILE", env = "LOADGEN_COMPARE_HTML")]
+    pub html: Option<PathBuf>,
     /// Write the comparison as JSON
     #[arg(long, value_name = "FILE", env = "LOADGEN_COMPARE_JSON")]
     pub json: Option<PathBuf>,

@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 
 use super::CompareArgs;
+use crate::compare::html::render as render_html;
 use crate::compare::{self, gate, render};
 
 /// 0 no limit broken, 1 a limit broken, 2 the runs cannot be compared (an `Err` is 2 as well).
@@ -38,6 +39,10 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
     }
     let checks = gate::check(&comparison, &limits).map_err(anyhow::Error::msg)?;
     print!("{}", render::console(&comparison, &checks));
+    if let Some(path) = &args.html {
+        std::fs::write(path, render_html(&comparison, &checks, &base, &new))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, render::json(&comparison, &checks)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -46,5 +51,11 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
         std::fs::write(path, render::junit(&comparison, &checks))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(u8::from(checks.iter().any(|c| c.broken)))
+    let regressed = comparison
+        .rows
+        .iter()
+        .any(|r| r.judgement == compare::Judgement::Regressed);
+    Ok(u8::from(
+        checks.iter().any(|c| c.broken) || (args.fail_on_regression && regressed),
+    ))
 }

@@ -5,6 +5,7 @@
 //! ([`gate`]).
 
 pub mod gate;
+pub mod html;
 pub mod noise;
 pub mod render;
 mod server;
