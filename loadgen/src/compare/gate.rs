@@ -175,7 +175,9 @@ pub fn check(comparison: &Comparison, limits: &[Limit]) -> Result<Vec<Check>, St
                 (Some(w), Judgement::NotJudged) => {
                     format!("{w:+.1}{unit}, not judged (too few seconds)")
                 }
-                (Some(w), Judgement::WithinNoise) => format!("{w:+.1}{unit}, within noise"),
+                (Some(w), Judgement::WithinNoise | Judgement::Mixed) => {
+                    format!("{w:+.1}{unit}, within noise")
+                }
                 (Some(w), _) => format!("{w:+.1}{unit}, within the limit"),
             };
             checks.push(Check {

@@ -116,6 +116,9 @@ pub enum Judgement {
     Regressed,
     Improved,
     WithinNoise,
+    /// The seconds moved one way and the whole run's figure the other (a few outliers decide the
+    /// figure, e.g. one slow start): not counted either way.
+    Mixed,
     /// Too few seconds with this figure on a side, or one figure per run: shown, never judged.
     NotJudged,
 }
@@ -430,8 +433,10 @@ fn judge(
     let shift = noise::shift(a, b);
     let agrees = |c: f64| shift == 0.0 || shift.is_nan() || (shift > 0.0) == (c > 0.0);
     let judgement = match (change, p_value) {
-        (Some(c), Some(p)) if p < ALPHA && c.abs() >= floor && agrees(c) => {
-            if (c > 0.0) == metric.higher_is_better() {
+        (Some(c), Some(p)) if p < ALPHA && c.abs() >= floor => {
+            if !agrees(c) {
+                Judgement::Mixed
+            } else if (c > 0.0) == metric.higher_is_better() {
                 Judgement::Improved
             } else {
                 Judgement::Regressed

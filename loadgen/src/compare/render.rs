@@ -144,6 +144,10 @@ pub(super) fn verdict(row: &Row) -> String {
         Judgement::Regressed => format!("REGRESSED ({})", p.unwrap_or_default()),
         Judgement::Improved => format!("improved ({})", p.unwrap_or_default()),
         Judgement::WithinNoise => format!("within noise ({})", p.unwrap_or_default()),
+        Judgement::Mixed => format!(
+            "mixed ({}): the seconds moved the other way",
+            p.unwrap_or_default()
+        ),
         Judgement::NotJudged if row.samples == (0, 0) => "one figure per run".into(),
         Judgement::NotJudged => "too few seconds".into(),
     }
