@@ -115,7 +115,7 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-pub(super) fn value(v: Option<f64>, m: Metric) -> String {
+pub fn value(v: Option<f64>, m: Metric) -> String {
     match v {
         None => "-".into(),
         Some(v) if m == Metric::Rps => format!("{v:.1}{}", m.unit()),
@@ -124,7 +124,7 @@ pub(super) fn value(v: Option<f64>, m: Metric) -> String {
     }
 }
 
-pub(super) fn change(row: &Row) -> String {
+pub fn change(row: &Row) -> String {
     match row.change {
         None => "-".into(),
         Some(c) if row.metric.is_ratio() => format!("{c:+.2}pp"),
@@ -132,7 +132,7 @@ pub(super) fn change(row: &Row) -> String {
     }
 }
 
-pub(super) fn verdict(row: &Row) -> String {
+pub fn verdict(row: &Row) -> String {
     let p = row.p_value.map(|p| {
         if p < 0.001 {
             "p<0.001".to_owned()

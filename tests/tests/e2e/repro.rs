@@ -100,6 +100,22 @@ pub async fn every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix(_w
             assert!(section.contains("  finding: "), "{name}:\n{section}");
         }
     }
+    // Each reproduction's two runs through the comparison: the list's p95 and the statements
+    // per request, before and after, on its page.
+    let page = std::fs::read_to_string(dir.path().join("n-plus-one/compare.html")).unwrap();
+    assert!(
+        page.contains("<td>GET /api/products/</td><td>p95</td>")
+            && page.contains("statements_per_request"),
+        "{page}"
+    );
+    let n_plus_one = stdout
+        .split("\n== repro n-plus-one:")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        n_plus_one.contains("  compared: postgres statements_per_request: "),
+        "{n_plus_one}"
+    );
     assert!(
         stdout.contains("405 Method Not Allowed · Allow: GET, HEAD, OPTIONS"),
         "{stdout}"

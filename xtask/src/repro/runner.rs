@@ -109,6 +109,7 @@ async fn run_one(
         );
     }
     print_findings(&fixed.summary);
+    compare_runs(&broken.summary, &fixed.summary, dir)?;
     let diagnosed = match repro.finding {
         Some(id) => {
             let (with, without) = (has_finding(&broken, id), has_finding(&fixed, id));
@@ -133,6 +134,32 @@ async fn run_one(
         }
     );
     Ok(reproduced)
+}
+
+/// The two runs through `loadgen compare`: every figure on `compare.html` in the reproduction's
+/// directory, and on the console what changed beyond the noise, with statements per request.
+fn compare_runs(broken: &Summary, fixed: &Summary, dir: &Path) -> anyhow::Result<()> {
+    use loadgen::compare::{self, Judgement, Metric, render};
+    let c = compare::compare(broken, "with the bug", fixed, "fixed", 5.0);
+    let page = dir.join("compare.html");
+    std::fs::write(&page, compare::html::render(&c, &[], broken, fixed))
+        .with_context(|| format!("writing {}", page.display()))?;
+    for row in c.rows.iter().filter(|r| {
+        matches!(r.judgement, Judgement::Regressed | Judgement::Improved)
+            || r.metric == Metric::StatementsPerRequest
+    }) {
+        println!(
+            "  compared: {} {}: {} -> {} ({}, {})",
+            row.subject,
+            row.metric.as_str(),
+            render::value(row.base, row.metric),
+            render::value(row.new, row.metric),
+            render::change(row),
+            render::verdict(row)
+        );
+    }
+    println!("  comparison: {}", page.display());
+    Ok(())
 }
 
 /// One run: a fresh database, mock and shop; the load; what it left behind.
