@@ -9,6 +9,7 @@ mod bench_loadgen;
 mod bench_shop;
 mod bench_toss;
 mod down;
+mod index;
 mod phase;
 mod reconciliation;
 mod repro;

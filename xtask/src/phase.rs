@@ -121,6 +121,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let code = run_loadgen(loadgen, &args, host, None, &report_dir, None).await?;
         println!("report: {}", report_dir.join("report.html").display());
         let code = against_baseline(loadgen, &args, &report_dir, code)?;
+        write_index(&report_dir);
         return Ok(ExitCode::from(code));
     }
 
@@ -146,6 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let code = result?;
     println!("report: {}", report_dir.join("report.html").display());
     let code = against_baseline(loadgen, &args, &report_dir, code)?;
+    write_index(&report_dir);
     Ok(ExitCode::from(code))
 }
 
@@ -187,6 +189,17 @@ fn against_baseline(
         println!("comparison: {}", report_dir.join("compare.html").display());
     }
     Ok(code.max(compared))
+}
+
+/// Rewrites the index of the runs beside this one; a failure there is said, not fatal.
+fn write_index(report_dir: &Path) {
+    let Some(reports) = report_dir.parent() else {
+        return;
+    };
+    match crate::index::write(reports) {
+        Ok(index) => println!("runs: {}", index.display()),
+        Err(e) => eprintln!("warning: reports index not written: {e:#}"),
+    }
 }
 
 async fn with_stack(
