@@ -120,7 +120,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let code = run_loadgen(loadgen, &args, host, None, &report_dir, None).await?;
         println!("report: {}", report_dir.join("report.html").display());
-        let code = against_baseline(loadgen, &args, &report_dir, code)?;
+        let code = against_baseline(&args, &report_dir, code)?;
         write_index(&report_dir);
         return Ok(ExitCode::from(code));
     }
@@ -146,45 +146,30 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let code = result?;
     println!("report: {}", report_dir.join("report.html").display());
-    let code = against_baseline(loadgen, &args, &report_dir, code)?;
+    let code = against_baseline(&args, &report_dir, code)?;
     write_index(&report_dir);
     Ok(ExitCode::from(code))
 }
 
 /// With `--baseline`: `loadgen compare` of the baseline's run and this one, its files in this
 /// report; the phase's code becomes the worse of the two (2 when the runs are not comparable).
-fn against_baseline(
-    loadgen: &Path,
-    args: &Args,
-    report_dir: &Path,
-    code: u8,
-) -> anyhow::Result<u8> {
+fn against_baseline(args: &Args, report_dir: &Path, code: u8) -> anyhow::Result<u8> {
     let Some(baseline) = &args.baseline else {
         return Ok(code);
     };
     println!("\ncompared with {}:", baseline.display());
-    let mut command = Command::new(loadgen);
-    command
-        .arg("compare")
-        .arg(baseline)
-        .arg(report_dir)
-        .arg("--html")
-        .arg(report_dir.join("compare.html"))
-        .arg("--json")
-        .arg(report_dir.join("compare.json"))
-        .arg("--junit")
-        .arg(report_dir.join("compare.xml"));
-    if args.max_regression.is_empty() {
-        command.arg("--fail-on-regression");
-    }
-    for limit in &args.max_regression {
-        command.arg("--max-regression").arg(limit);
-    }
-    let status = command.status().context("running loadgen compare")?;
-    let compared = match status.code() {
-        Some(c @ 0..=2) => c as u8,
-        _ => bail!("loadgen compare ended by a signal"),
-    };
+    let compared = loadgen::cli::compare::run(&loadgen::cli::CompareArgs {
+        base: baseline.clone(),
+        new: report_dir.to_path_buf(),
+        max_regression: args.max_regression.clone(),
+        // Without limits, any figure judged regressed fails the phase.
+        fail_on_regression: args.max_regression.is_empty(),
+        min_change: 5.0,
+        force: false,
+        html: Some(report_dir.join("compare.html")),
+        json: Some(report_dir.join("compare.json")),
+        junit: Some(report_dir.join("compare.xml")),
+    })?;
     if compared != 2 {
         println!("comparison: {}", report_dir.join("compare.html").display());
     }

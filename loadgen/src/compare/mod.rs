@@ -54,6 +54,13 @@ impl Metric {
         Self::P999,
     ];
 
+    pub const SERVER: [Self; 4] = [
+        Self::DbConnections,
+        Self::PoolWaiting,
+        Self::CpuPerKiloRequest,
+        Self::StatementsPerRequest,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rps => "rps",
@@ -71,21 +78,10 @@ impl Metric {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Rps,
-            Self::FailRatio,
-            Self::Avg,
-            Self::P50,
-            Self::P95,
-            Self::P99,
-            Self::P999,
-            Self::DbConnections,
-            Self::PoolWaiting,
-            Self::CpuPerKiloRequest,
-            Self::StatementsPerRequest,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s || (s == "p999" && *m == Self::P999))
+        Self::CLIENT
+            .into_iter()
+            .chain(Self::SERVER)
+            .find(|m| m.as_str() == s || (s == "p999" && *m == Self::P999))
     }
 
     /// Requests/s is better higher; everything else lower.
@@ -213,13 +209,14 @@ pub fn compare(
     rows.extend(server::rows(base, new, min_change_percent));
     let ids = |s: &Summary| -> Vec<FindingId> { s.findings.iter().map(|f| f.id).collect() };
     let (before, after) = (ids(base), ids(new));
+    let (only_in_base, only_in_new) = (only_in(base, new), only_in(new, base));
     Comparison {
         base: RunInfo::of(base, base_path),
         new: RunInfo::of(new, new_path),
-        differences: differences(base, new),
+        differences: differences(base, new, &only_in_base, &only_in_new),
         rows,
-        only_in_base: only_in(base, new),
-        only_in_new: only_in(new, base),
+        only_in_base,
+        only_in_new,
         findings_appeared: after
             .iter()
             .filter(|f| !before.contains(f))
@@ -253,7 +250,12 @@ impl RunInfo {
 
 /// What makes two runs not like for like: another scenario, phase, load model or load, or other
 /// endpoints.
-fn differences(base: &Summary, new: &Summary) -> Vec<String> {
+fn differences(
+    base: &Summary,
+    new: &Summary,
+    only_in_base: &[String],
+    only_in_new: &[String],
+) -> Vec<String> {
     let mut out = Vec::new();
     if base.meta.scenario != new.meta.scenario {
         out.push(format!(
@@ -289,19 +291,10 @@ fn differences(base: &Summary, new: &Summary) -> Vec<String> {
     if a != b {
         out.push(format!("stages [{}] vs [{}]", a.join(", "), b.join(", ")));
     }
-    let missing: Vec<String> = base
-        .entries
-        .iter()
-        .filter(|e| new.entry(&e.method, &e.name).is_none())
-        .chain(
-            new.entries
-                .iter()
-                .filter(|e| base.entry(&e.method, &e.name).is_none()),
-        )
-        .map(|e| format!("{} {}", e.method, e.name))
-        .collect();
+    let missing: Vec<&String> = only_in_base.iter().chain(only_in_new).collect();
     if !missing.is_empty() {
-        out.push(format!("endpoints in one run only: {}", missing.join(", ")));
+        let names: Vec<&str> = missing.iter().map(|m| m.as_str()).collect();
+        out.push(format!("endpoints in one run only: {}", names.join(", ")));
     }
     out
 }
