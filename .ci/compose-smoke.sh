@@ -33,7 +33,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 compose() { "${compose_cmd[@]}" -p shopload-ci "$@"; }
-compose version | head -n 1
+# sed reads the whole answer: `head` would close the pipe early, and under pipefail the
+# writer's SIGPIPE (exit 141) would end the script.
+compose version | sed -n 1p
 
 section "compose smoke: images"
 started=$SECONDS

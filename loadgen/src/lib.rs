@@ -1,4 +1,4 @@
-//! The load generator (`../shared/spec/loadgen.md`): Locust's flags and CSVs, exact percentiles,
+//! The load generator (`docs/contracts/loadgen.md`): Locust's flags and CSVs, exact percentiles,
 //! an open model with coordinated-omission correction, thresholds with exit codes, and a
 //! self-contained HTML report.
 //!

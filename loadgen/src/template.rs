@@ -4,8 +4,10 @@
 //!
 //! Placeholders: `{VAR}` (a variable: `[vars]`, `--var`, or a capture), `{user_index}`,
 //! `{user_index mod N}`, `{iteration}`, `{rand A B}` (an integer in A..=B), `{pick VAR}` /
-//! `{pick VAR N}` (a random element of a captured list, or of its first N), `{uuid}`,
-//! `{timestamp}` (unix seconds). `{{` and `}}` are literal braces.
+//! `{pick VAR N}` (a random element of a captured list, or of its first N), `{page COUNT LIST}`
+//! (a random page number of a paginated list: COUNT items, LIST one page of them, as DRF's
+//! `count` and `results`), `{uuid}`, `{timestamp}` (unix seconds). `{{` and `}}` are literal
+//! braces.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -30,6 +32,8 @@ enum Part {
     Iteration,
     Rand(i64, i64),
     Pick(String, Option<usize>),
+    /// A page of a list of `.0` items shown `.1`'s length at a time.
+    Page(String, String),
     Uuid,
     Timestamp,
 }
@@ -56,6 +60,8 @@ pub enum RenderError {
     Unset(String),
     #[error("{{pick {0}}}: the variable is not a non-empty list")]
     NotAList(String),
+    #[error("{{page {0} {1}}}: {0} is not a count or {1} not a non-empty list")]
+    NotAPage(String, String),
 }
 
 impl Template {
@@ -110,10 +116,14 @@ impl Template {
 
     /// The variables this template reads.
     pub fn variables(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|p| match p {
-            Part::Var(v) | Part::Pick(v, _) => Some(v.as_str()),
-            _ => None,
-        })
+        self.parts
+            .iter()
+            .flat_map(|p| match p {
+                Part::Var(v) | Part::Pick(v, _) => [Some(v.as_str()), None],
+                Part::Page(count, list) => [Some(count.as_str()), Some(list.as_str())],
+                _ => [None, None],
+            })
+            .flatten()
     }
 
     /// The stats name of a templated path: placeholders become `[name]`, as Locust users write
@@ -129,6 +139,7 @@ impl Template {
                 Part::UserIndex(_) => out.push_str("[user_index]"),
                 Part::Iteration => out.push_str("[iteration]"),
                 Part::Rand(..) => out.push_str("[id]"),
+                Part::Page(..) => out.push_str("[page]"),
                 Part::Uuid => out.push_str("[uuid]"),
                 Part::Timestamp => out.push_str("[timestamp]"),
             }
@@ -191,6 +202,7 @@ fn placeholder(inner: &str) -> Result<Part, String> {
             Part::Rand(a, b)
         }
         ["pick", var] => Part::Pick((*var).to_owned(), None),
+        ["page", count, list] => Part::Page((*count).to_owned(), (*list).to_owned()),
         ["pick", var, n] => {
             let n = number(n)?;
             if n <= 0 {
@@ -204,7 +216,7 @@ fn placeholder(inner: &str) -> Result<Part, String> {
         _ => {
             return Err(format!(
                 "unknown placeholder {{{inner}}} (known: a variable name, user_index, user_index mod N, \
-                 iteration, rand A B, pick VAR [N], uuid, timestamp)"
+                 iteration, rand A B, pick VAR [N], page COUNT LIST, uuid, timestamp)"
             ));
         }
     })
@@ -230,6 +242,20 @@ fn value_of(part: &Part, cx: &mut Context<'_>) -> Result<Value, RenderError> {
             };
             let n = first.map_or(list.len(), |n| n.min(list.len()));
             list[cx.rng.random_range(0..n)].clone()
+        }
+        Part::Page(count, list) => {
+            let bad = || RenderError::NotAPage(count.clone(), list.clone());
+            let items = match cx.vars.get(count) {
+                Some(v) => v.as_u64().ok_or_else(bad)?,
+                None => return Err(RenderError::Unset(count.clone())),
+            };
+            let per_page = match cx.vars.get(list) {
+                Some(Value::Array(l)) if !l.is_empty() => l.len() as u64,
+                Some(_) => return Err(bad()),
+                None => return Err(RenderError::Unset(list.clone())),
+            };
+            // An empty list still has its first page.
+            Value::from(cx.rng.random_range(1..=items.div_ceil(per_page).max(1)))
         }
         Part::Uuid => {
             let bytes: [u8; 16] = cx.rng.random();
@@ -319,6 +345,54 @@ mod tests {
             rng: &mut rng,
         };
         Template::parse(template).unwrap().render(&mut cx).unwrap()
+    }
+
+    /// `{page COUNT LIST}` asks only for pages that exist: a shop of 20 products has one page of
+    /// 20, one of 21 has two, the plan's 100 has five.
+    #[test]
+    fn a_page_is_one_that_exists() {
+        let template = Template::parse("/api/products/?page={page count ids}").unwrap();
+        assert_eq!(template.variables().collect::<Vec<_>>(), ["count", "ids"]);
+        assert_eq!(template.display_name(), "/api/products/?page=[page]");
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for (count, per_page, pages) in [(20, 20, 1), (21, 20, 2), (100, 20, 5), (0, 20, 1)] {
+            let vars = HashMap::from([
+                ("count".to_owned(), Value::from(count)),
+                (
+                    "ids".to_owned(),
+                    Value::Array(vec![Value::from(1); per_page]),
+                ),
+            ]);
+            let mut cx = Context {
+                vars: &vars,
+                user_index: 0,
+                iteration: 0,
+                rng: &mut rng,
+            };
+            let seen: std::collections::BTreeSet<u64> = (0..200)
+                .map(|_| {
+                    template.render(&mut cx).unwrap()["/api/products/?page=".len()..]
+                        .parse()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(
+                seen,
+                (1..=pages).collect(),
+                "{count} items, {per_page} a page"
+            );
+        }
+        let vars = HashMap::from([("count".to_owned(), Value::from("many"))]);
+        let mut cx = Context {
+            vars: &vars,
+            user_index: 0,
+            iteration: 0,
+            rng: &mut rng,
+        };
+        assert!(matches!(
+            template.render(&mut cx),
+            Err(RenderError::NotAPage(..))
+        ));
     }
 
     #[test]

@@ -15,7 +15,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::client::Connections;
+use crate::client::tls::Tls;
+use crate::client::{Connections, Origin};
 use crate::scenario::{Body, Request, Scenario, Task, WaitTime};
 use crate::stats::{Event, Outcome, Sample, Sender};
 use crate::template::Context;
@@ -24,9 +25,10 @@ use crate::template::Context;
 pub struct Shared {
     pub scenario: Scenario,
     pub host: Uri,
-    /// The host's `host:port` (the connection key and the Host header) and base path, once.
-    authority: String,
+    /// The host's origin (the connection key, the Host header, TLS or not) and base path, once.
+    origin: Origin,
     base_path: String,
+    tls: Option<Tls>,
     /// The variables the Authorization header reads: a capture of one renders it anew.
     auth_vars: Vec<String>,
     pub request_timeout: Duration,
@@ -40,6 +42,7 @@ impl Shared {
     pub fn new(
         scenario: Scenario,
         host: Uri,
+        tls: Option<Tls>,
         request_timeout: Duration,
         seed: u64,
         overrides: &[(String, String)],
@@ -54,7 +57,10 @@ impl Shared {
             vars.insert(k.clone(), value);
         }
         let total_weight = scenario.tasks.iter().map(|t| t.weight).sum();
-        let authority = host.authority().map_or("", |a| a.as_str()).to_owned();
+        let origin = Origin::of(&host).unwrap_or(Origin {
+            authority: host.authority().map_or("", |a| a.as_str()).to_owned(),
+            tls: false,
+        });
         let base_path = host.path().trim_end_matches('/').to_owned();
         let auth_vars = scenario
             .auth
@@ -63,8 +69,9 @@ impl Shared {
             .unwrap_or_default();
         Self {
             scenario,
-            authority,
+            origin,
             base_path,
+            tls,
             auth_vars,
             host,
             request_timeout,
@@ -81,7 +88,7 @@ struct Stop;
 /// Where a request goes: the host's connection (`absolute` None) or another host's, and the
 /// request target sent on it.
 struct Target {
-    absolute: Option<String>,
+    absolute: Option<Origin>,
     path: PathAndQuery,
 }
 
@@ -107,8 +114,8 @@ impl User {
             index,
             vars: shared.vars.clone(),
             rng: ChaCha8Rng::seed_from_u64(shared.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            connections: Connections::new(shared.tls.clone()),
             shared,
-            connections: Connections::default(),
             events,
             iteration: 0,
             logged_in: false,
@@ -221,7 +228,7 @@ impl User {
                 .connections
                 .send(
                     &request.method,
-                    absolute.as_deref().unwrap_or(&self.shared.authority),
+                    absolute.as_ref().unwrap_or(&self.shared.origin),
                     path,
                     headers,
                     body,
@@ -229,14 +236,15 @@ impl User {
                 )
                 .await;
             let raw_us = started.elapsed().as_micros() as u64;
-            let (outcome, bytes, status, example) = match result {
-                Err(e) => (Outcome::Failure(e.to_string().into()), 0, None, None),
+            let (outcome, bytes, status, example, handshake) = match result {
+                Err(e) => (Outcome::Failure(e.to_string().into()), 0, None, None, None),
                 Ok(response) => {
                     let bytes = response.body.len() as u64;
                     let outcome = self.judge(request, response.status, &response.body);
                     let example =
                         matches!(outcome, Outcome::Failure(_)).then(|| failure_example(&response));
-                    (outcome, bytes, Some(response.status), example)
+                    let handshake = response.tls_handshake_us;
+                    (outcome, bytes, Some(response.status), example, handshake)
                 }
             };
             let ok = outcome == Outcome::Success;
@@ -249,6 +257,10 @@ impl User {
                 status,
                 example,
             }));
+            if let Some(us) = handshake {
+                let endpoint = request.endpoint as u32;
+                let _ = self.events.send(Event::TlsHandshake { endpoint, us });
+            }
             match status {
                 Some(401) if auth => Ok(401),
                 Some(s) if ok => Ok(s),
@@ -284,10 +296,10 @@ impl User {
             }
         } else {
             let uri: Uri = rendered.parse().map_err(|e| what(&e))?;
-            let (authority, path) =
+            let (origin, path) =
                 crate::client::target_of(&uri).ok_or_else(|| what(&"the URL has no host"))?;
             Target {
-                absolute: Some(authority.to_owned()),
+                absolute: Some(origin),
                 path,
             }
         };

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod cart;
 pub mod catalog;
+pub mod cli;
 pub mod clock;
 pub mod drf;
 pub mod error;

@@ -1,4 +1,4 @@
-//! A Toss Payments v1 mock (`../shared/spec/toss-mock.md`): confirm, lookup and cancel with Toss's
+//! A Toss Payments v1 mock (`docs/contracts/toss-mock.md`): confirm, lookup and cancel with Toss's
 //! wire formats, idempotency, test codes and seeded chaos, all state in memory.
 //!
 //! `serve(config, listener, shutdown)` runs it on a listener the caller bound; `app(config)` is the
@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod chaos;
+pub mod cli;
 pub mod clock;
 pub mod codes;
 pub mod error;

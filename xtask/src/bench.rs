@@ -189,9 +189,16 @@ pub fn build_release(package: &str) -> anyhow::Result<PathBuf> {
 
 /// Builds several packages' release binaries in one cargo run (one lock, shared dependencies).
 pub fn build_release_all(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
+    eprintln!(
+        "building the release binaries ({}): a first build on a 2-core machine takes about 10 \
+         minutes, later ones seconds",
+        packages.join(", ")
+    );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.args(["build", "--release", "--quiet"]);
+    // Cargo's own progress (a bar on a terminal, a line per crate otherwise): a first build takes
+    // minutes and must not look like a hang.
+    command.args(["build", "--release"]);
     for p in packages {
         command.args(["-p", p]);
     }

@@ -11,6 +11,7 @@ mod bench_toss;
 mod down;
 mod index;
 mod phase;
+mod provider;
 mod reconciliation;
 mod repro;
 mod seed;
@@ -47,7 +48,7 @@ enum Command {
     /// Write the plan's test data (1000 users, 100 products, stock), or remove it with --clean
     Seed(seed::Args),
     /// Run a phase of the load-test plan end to end: stack, seed, mock, shop, load, verdict, report
-    Phase(phase::Args),
+    Phase(Box<phase::Args>),
     /// Reproduce an error of the plan with its bug on, then show it gone with the fix (--list)
     Repro(repro::Args),
     /// Measure against the performance targets (seed, shop, loadgen, toss)
@@ -78,7 +79,7 @@ fn main() -> ExitCode {
             Command::Status(args) => status::run(args).await,
             Command::Seed(args) => seed::run(args).await,
             Command::Bench(args) => bench::run(args).await,
-            Command::Phase(args) => phase::run(args).await,
+            Command::Phase(args) => phase::run(*args).await,
             Command::Repro(args) => repro::run(args).await,
         }
     });

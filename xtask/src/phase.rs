@@ -75,10 +75,21 @@ pub struct Args {
     /// `cargo xtask down` stops it
     #[arg(long)]
     pub keep_stack: bool,
-    /// Run the phase against your own shop: no stack, shop or mock is started here; seeding and
-    /// reconciliation only with --database-url
+    /// Run the phase against your own shop: no stack, shop or mock is started here, nothing is
+    /// reconciled; the test data is seeded only with --database-url
     #[arg(long, env = "SHOPLOAD_HOST")]
     pub host: Option<String>,
+    /// With an https --host: a PEM file of the CA that signed its certificate (loadgen's flag)
+    #[arg(long, value_name = "FILE", env = "SHOPLOAD_CA_CERT", requires = "host")]
+    pub ca_cert: Option<PathBuf>,
+    /// With an https --host: accept any certificate (a self-signed staging one; loadgen's flag)
+    #[arg(
+        long,
+        env = "SHOPLOAD_INSECURE",
+        requires = "host",
+        conflicts_with = "ca_cert"
+    )]
+    pub insecure: bool,
     /// A threshold added to the phase's (repeatable), e.g. "p95 < 300ms"
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
@@ -110,6 +121,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.keep_stack && args.host.is_none() {
         // Checked before the build: a second recorded stack would orphan the first.
         up::clear_stale_record(&record_path).await?;
+    }
+    if args.host.is_none() {
+        // Before the build: a machine that cannot run the stack hears so in seconds.
+        crate::provider::ensure(&args.stack.config()).await?;
     }
     let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock", "fixtures"])?;
     let (loadgen, shop, mock, fixtures) = (&binaries[0], &binaries[1], &binaries[2], &binaries[3]);
@@ -152,13 +167,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// With `--baseline`: `loadgen compare` of the baseline's run and this one, its files in this
-/// report; the phase's code becomes the worse of the two (2 when the runs are not comparable).
+/// report and its result in the report's own pages (a section of report.html, summary.json and
+/// junit.xml); the phase's code becomes the worse of the two (2 when the runs are not comparable).
 fn against_baseline(args: &Args, report_dir: &Path, code: u8) -> anyhow::Result<u8> {
     let Some(baseline) = &args.baseline else {
         return Ok(code);
     };
     println!("\ncompared with {}:", baseline.display());
-    let compared = loadgen::cli::compare::run(&loadgen::cli::CompareArgs {
+    let compared = loadgen::cli::compare::compare_runs(&loadgen::cli::CompareArgs {
         base: baseline.clone(),
         new: report_dir.to_path_buf(),
         max_regression: args.max_regression.clone(),
@@ -170,10 +186,18 @@ fn against_baseline(args: &Args, report_dir: &Path, code: u8) -> anyhow::Result<
         json: Some(report_dir.join("compare.json")),
         junit: Some(report_dir.join("compare.xml")),
     })?;
-    if compared != 2 {
+    let section = loadgen::report::baseline::Baseline::new(
+        &compared.comparison,
+        &compared.checks,
+        &args.max_regression,
+        "compare.html",
+    );
+    loadgen::report::baseline::add_to_reports(report_dir, section)
+        .context("adding the comparison to the report")?;
+    if compared.code != 2 {
         println!("comparison: {}", report_dir.join("compare.html").display());
     }
-    Ok(code.max(compared))
+    Ok(code.max(compared.code))
 }
 
 /// Rewrites the index of the runs beside this one; a failure there is said, not fatal.
@@ -357,6 +381,12 @@ async fn run_loadgen(
     }
     for t in &args.thresholds {
         command.args(["--threshold", t]);
+    }
+    if let Some(ca) = &args.ca_cert {
+        command.arg("--ca-cert").arg(ca);
+    }
+    if args.insecure {
+        command.arg("--insecure");
     }
     // Ctrl-C reaches loadgen too (same process group): it stops, reports, and we clean up after it.
     let mut child = command.spawn().context("starting loadgen")?;

@@ -25,6 +25,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let record_path = workspace::stack_file(&args.stack.state_dir);
     clear_stale_record(&record_path).await?;
 
+    crate::provider::ensure(&args.stack.config()).await?;
     let stack = Stack::start(&args.stack.config())
         .await
         .context("starting the stack")?;

@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "shopload's load generator: Locust's flags and CSV files, exact percentiles, \
              thresholds with exit codes, an HTML report that opens offline",
-    after_help = "Exit codes: 0 every threshold held, 1 a threshold failed, 2 the run could not happen.\n\
+    after_help = "Exit codes (as Locust's): with thresholds, 0 every threshold held and 1 one failed; \
+                  without any, 0 when no request failed and --exit-code-on-error (1) when one did; \
+                  2 the run could not happen.\n\
                   Example: loadgen run --host http://127.0.0.1:8000 --scenario shop -u 10 -r 2 -t 30s \
                   --headless --csv reports/smoke --html reports/smoke.html"
 )]
@@ -93,9 +95,18 @@ pub struct CompareArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Base URL of the system under test (http://host:port); wins over the phase file's host
+    /// Base URL of the system under test (http://host:port or https://host:port); wins over the
+    /// phase file's host
     #[arg(short = 'H', long, env = "LOADGEN_HOST")]
     pub host: Option<String>,
+    /// HTTPS: a PEM file with the CA certificate(s) that signed the server's, trusted beside the
+    /// system's roots (a private or staging CA)
+    #[arg(long, value_name = "FILE", env = "LOADGEN_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// HTTPS: accept any certificate (a self-signed staging one); the server is then not
+    /// authenticated, and every report says so
+    #[arg(long, env = "LOADGEN_INSECURE", conflicts_with = "ca_cert")]
+    pub insecure: bool,
     /// Built-in scenario (shop, payment, browse) or a scenario TOML file [default: shop]
     #[arg(
         short = 'f',
@@ -152,6 +163,10 @@ pub struct RunArgs {
         value_delimiter = '|'
     )]
     pub thresholds: Vec<String>,
+    /// The exit code of a run without thresholds in which any request failed (Locust's flag);
+    /// a run with thresholds exits by them
+    #[arg(long, default_value_t = 1, env = "LOADGEN_EXIT_CODE_ON_ERROR")]
+    pub exit_code_on_error: u8,
     /// Seconds (or a duration) users may take to finish their task when the run ends
     #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT")]
     pub stop_timeout: String,
@@ -211,6 +226,17 @@ pub struct RunArgs {
         help_heading = "Server monitors"
     )]
     pub redis_group: String,
+    /// A Celery queue (a Redis list, Celery's Redis transport) whose backlog the Redis monitor
+    /// follows, repeatable: into the series, the charts and the job-backlog finding
+    #[arg(
+        long = "celery-queue",
+        value_name = "NAME",
+        default_value = "celery",
+        env = "LOADGEN_CELERY_QUEUES",
+        value_delimiter = ',',
+        help_heading = "Server monitors"
+    )]
+    pub celery_queues: Vec<String>,
     /// Scrape the shop's Prometheus metrics each second (server time per route, DB pool, jobs):
     /// http://host:port/metrics
     #[arg(

@@ -9,6 +9,20 @@ use crate::compare::{self, gate, render};
 
 /// 0 no limit broken, 1 a limit broken, 2 the runs cannot be compared (an `Err` is 2 as well).
 pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
+    Ok(compare_runs(args)?.code)
+}
+
+/// A comparison made, printed and written: its exit code with what was found, for a caller that
+/// adds it to a run's own reports (a phase's `--baseline`).
+pub struct Compared {
+    pub code: u8,
+    pub comparison: compare::Comparison,
+    pub checks: Vec<gate::Check>,
+}
+
+/// [`run`], keeping the comparison. With runs that are not like for like (and no `--force`) the
+/// code is 2, nothing is written and the comparison names the differences.
+pub fn compare_runs(args: &CompareArgs) -> anyhow::Result<Compared> {
     let limits = args
         .max_regression
         .iter()
@@ -35,7 +49,11 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
             "error: the runs are not like for like: {}; --force compares their common part",
             comparison.differences.join("; ")
         );
-        return Ok(2);
+        return Ok(Compared {
+            code: 2,
+            comparison,
+            checks: Vec::new(),
+        });
     }
     let checks = gate::check(&comparison, &limits).map_err(anyhow::Error::msg)?;
     print!("{}", render::console(&comparison, &checks));
@@ -55,7 +73,10 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<u8> {
         .rows
         .iter()
         .any(|r| r.judgement == compare::Judgement::Regressed);
-    Ok(u8::from(
-        checks.iter().any(|c| c.broken) || (args.fail_on_regression && regressed),
-    ))
+    let code = u8::from(checks.iter().any(|c| c.broken) || (args.fail_on_regression && regressed));
+    Ok(Compared {
+        code,
+        comparison,
+        checks,
+    })
 }

@@ -1,7 +1,8 @@
 //! `loadgen run` and `loadgen scenarios`: the binary's side of a run. It resolves flags into a
 //! plan (`plan`), connects the monitors, starts the `engine`, shows the live line from the
 //! engine's snapshots, turns Ctrl-C into the handle's stop, then judges and writes the reports.
-//! Exit codes: 0 every threshold held, 1 one failed, 2 the run could not happen.
+//! Exit codes, as Locust's: with thresholds 0 every threshold held, 1 one failed; without any, 0
+//! when no request failed, else `--exit-code-on-error`; 2 the run could not happen.
 
 mod args;
 pub mod compare;
@@ -22,12 +23,22 @@ use crate::scenario::Scenario;
 use crate::trend;
 use crate::verdict;
 
-/// Runs `loadgen run`; returns the exit code (0 passed, 1 a threshold failed). Errors mean the run
-/// could not happen (exit 2).
+/// Runs `loadgen run`; returns the exit code (see the module's doc). Errors mean the run could not
+/// happen (exit 2).
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let r = plan::resolve(&args)?;
-    crate::client::preflight(&r.host, Duration::from_secs(5)).await?;
-    let monitor_config = plan::monitor_config(&args)?;
+    let tls = crate::client::tls::Tls::new(&crate::client::tls::TlsOptions {
+        ca_cert: args.ca_cert.clone(),
+        insecure: args.insecure,
+    })?;
+    if args.insecure {
+        eprintln!(
+            "loadgen: WARNING: --insecure: TLS certificates NOT verified; the server is not \
+             authenticated"
+        );
+    }
+    crate::client::preflight(&r.host, Some(&tls), Duration::from_secs(5)).await?;
+    let monitor_config = plan::monitor_config(&args, &tls)?;
     let facts = ScenarioFacts::of(&r.scenario);
     let monitors = if monitor_config.is_empty() {
         None
@@ -59,6 +70,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let handle = Engine::start(EngineConfig {
         scenario: r.scenario,
         host: r.host.clone(),
+        tls: Some(tls),
         plan: r.plan,
         request_timeout: r.request_timeout,
         seed: args.seed,
@@ -95,6 +107,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             model: report::Model::from_open(open_model),
             seed: args.seed,
             command: shown_command(std::env::args()),
+            tls_insecure: args.insecure,
             stages: finished.stages,
         },
         recorder,
@@ -105,6 +118,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         server: finished.server,
         findings: Vec::new(),
         reconciliation: None,
+        baseline: None,
     };
     results.findings = diagnosis::diagnose(&diagnosis::View::of(
         &results,
@@ -113,7 +127,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     ));
     println!("{}", report::console::final_report(&results));
     write_outputs(&results, &r.outputs, args.csv_full_history)?;
-    Ok(if results.passed() { 0 } else { 1 })
+    Ok(exit_code(&results, args.exit_code_on_error))
+}
+
+/// Locust's rule: thresholds decide when there are any (as a locustfile setting
+/// `process_exit_code` does); otherwise any failed request is `on_error`.
+fn exit_code(results: &Results, on_error: u8) -> u8 {
+    if !results.passed() {
+        1
+    } else if results.verdicts.is_empty() && results.recorder.aggregate.failures > 0 {
+        on_error
+    } else {
+        0
+    }
 }
 
 /// The live line: a progress bar on a terminal, a line every other second otherwise.

@@ -202,15 +202,21 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
     })
 }
 
-/// The monitors `--db-url`, `--redis-url`, `--metrics-url` and `--pid` ask for.
-pub(super) fn monitor_config(args: &RunArgs) -> anyhow::Result<monitor::Config> {
+/// The monitors `--db-url`, `--redis-url`, `--metrics-url` and `--pid` ask for; an https metrics
+/// URL is scraped with the run's TLS client.
+pub(super) fn monitor_config(
+    args: &RunArgs,
+    tls: &crate::client::tls::Tls,
+) -> anyhow::Result<monitor::Config> {
     let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
     Ok(monitor::Config {
         db_url: nonempty(&args.db_url),
         redis_url: nonempty(&args.redis_url),
         redis_stream: args.redis_stream.clone(),
         redis_group: args.redis_group.clone(),
+        celery_queues: args.celery_queues.clone(),
         metrics_url: nonempty(&args.metrics_url),
+        tls: Some(tls.clone()),
         pids: args
             .pids
             .iter()

@@ -3,16 +3,21 @@
 //! hyper's client connection runs a second task per connection and hands every request and body
 //! across channels between the two; at 100,000+ requests a second per core that hand-off was a
 //! third of loadgen's CPU (`cargo xtask bench loadgen`), so the wire is spoken here directly.
+//! The same bytes go over TLS ([`super::tls`]) when the origin is `https`.
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, Method};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, Interest, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use super::ClientError;
+use super::tls::Tls;
 
 /// Response heads with more headers than this are refused (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -40,8 +45,16 @@ pub(super) struct Outgoing<'a> {
     pub body: &'a [u8],
 }
 
+/// The socket, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
 pub(super) struct Conn {
-    stream: TcpStream,
+    stream: Stream,
+    /// The TLS handshake's time, reported with the request that opened the connection.
+    pub handshake_us: Option<u64>,
     /// Read and not yet consumed.
     input: BytesMut,
     /// The request being written; kept to reuse its allocation.
@@ -66,13 +79,24 @@ struct Head {
 }
 
 impl Conn {
-    pub async fn connect(authority: &str) -> Result<Self, ClientError> {
-        let stream = TcpStream::connect(authority)
+    /// Connects to `authority` (`host:port`), shaking hands with `tls` when given.
+    pub async fn connect(authority: &str, tls: Option<&Tls>) -> Result<Self, ClientError> {
+        let tcp = TcpStream::connect(authority)
             .await
             .map_err(ClientError::Connect)?;
-        stream.set_nodelay(true).map_err(ClientError::Connect)?;
+        tcp.set_nodelay(true).map_err(ClientError::Connect)?;
+        let (stream, handshake_us) = match tls {
+            None => (Stream::Plain(tcp), None),
+            Some(tls) => {
+                let started = std::time::Instant::now();
+                let stream = tls.connect(authority, tcp).await?;
+                let took = started.elapsed().as_micros() as u64;
+                (Stream::Tls(Box::new(stream)), Some(took))
+            }
+        };
         Ok(Self {
             stream,
+            handshake_us,
             // Allocated at the first read: 10,000 users' connections opened and idle stay small.
             input: BytesMut::new(),
             output: Vec::with_capacity(512),
@@ -84,19 +108,36 @@ impl Conn {
     /// call unless the socket was signalled readable since the last response.
     pub fn is_reusable(&mut self) -> bool {
         let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
-            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-            Ok(_) => false,
+        match &mut self.stream {
+            Stream::Plain(tcp) => match tcp.try_read(&mut probe) {
+                Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+                Ok(_) => false,
+            },
+            // One poll of a read: TLS records that carry no data (a TLS 1.3 session ticket) are
+            // taken in and it stays pending; a close_notify, a FIN or unasked-for data end it.
+            Stream::Tls(tls) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                let mut buf = ReadBuf::new(&mut probe);
+                matches!(
+                    Pin::new(tls.as_mut()).poll_read(&mut cx, &mut buf),
+                    Poll::Pending
+                )
+            }
         }
     }
 
     pub async fn round_trip(&mut self, request: &Outgoing<'_>) -> Result<Answer, ClientError> {
         self.encode(request);
         let method = request.method;
-        self.stream
-            .write_all(&self.output)
-            .await
-            .map_err(ClientError::Io)?;
+        match &mut self.stream {
+            Stream::Plain(tcp) => tcp.write_all(&self.output).await,
+            // rustls buffers what it encrypts: flushed so the record leaves now.
+            Stream::Tls(tls) => match tls.write_all(&self.output).await {
+                Ok(()) => tls.flush().await,
+                Err(e) => Err(e),
+            },
+        }
+        .map_err(ClientError::Io)?;
         let head = loop {
             if let Some(head) = self.head(method)? {
                 if (100..200).contains(&head.status) {
@@ -307,21 +348,24 @@ impl Conn {
     /// Reads more; false at the end of the stream.
     async fn fill_or_end(&mut self, want: usize) -> Result<bool, ClientError> {
         self.input.reserve(want.max(1024));
-        let n = self
-            .stream
-            .read_buf(&mut self.input)
-            .await
-            .map_err(ClientError::Io)?;
+        let n = match &mut self.stream {
+            Stream::Plain(tcp) => tcp.read_buf(&mut self.input).await,
+            Stream::Tls(tls) => tls.read_buf(&mut self.input).await,
+        }
+        .map_err(ClientError::Io)?;
         Ok(n > 0)
     }
 
     /// The response is complete and nothing else was asked for, so the socket holds nothing more:
     /// tokio's readiness flag is dropped without the `read` that would return EAGAIN to say so.
     /// Data or a close that arrives later sets it again (tokio compares readiness ticks).
+    /// Over TLS the readiness belongs to the TLS stream's own reads: left alone.
     fn forget_readiness(&self) {
-        let _ = self.stream.try_io(Interest::READABLE, || {
-            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-        });
+        if let Stream::Plain(tcp) = &self.stream {
+            let _ = tcp.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! Each user's own HTTP/1.1 keep-alive connections, spoken on the user's own task
-//! ([`http1`]). A user holds at most one connection per host: the shop, and the Toss mock's
-//! checkout.
+//! ([`http1`]), in plain TCP or over TLS ([`tls`]). A user holds at most one connection per
+//! origin: the shop, and the Toss mock's checkout.
 
 mod http1;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 use std::io;
 use std::pin::Pin;
@@ -20,6 +21,8 @@ use tokio::time::Sleep;
 pub struct Response {
     pub status: u16,
     pub body: Bytes,
+    /// The TLS handshake of the connection this request opened, if it did.
+    pub tls_handshake_us: Option<u64>,
     /// `Allow`, `WWW-Authenticate` and `Retry-After` of an error answer: what explains it.
     pub notable_headers: Option<String>,
 }
@@ -58,6 +61,9 @@ pub enum ClientError {
     Http(String),
     #[error("InvalidURL('{0}')")]
     Url(String),
+    /// The TLS handshake failed (requests' and so Locust's word for it).
+    #[error("SSLError('{0}')")]
+    Tls(String),
 }
 
 fn io_error(e: &io::Error) -> String {
@@ -73,14 +79,41 @@ fn io_error(e: &io::Error) -> String {
     }
 }
 
+/// Where a connection goes: `host:port`, and whether TLS is spoken on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub authority: String,
+    pub tls: bool,
+}
+
+impl Origin {
+    /// An absolute URL's origin; None without a host or with a scheme other than http(s).
+    pub fn of(url: &Uri) -> Option<Self> {
+        let tls = match url.scheme_str() {
+            Some("https") => true,
+            Some("http") | None => false,
+            Some(_) => return None,
+        };
+        let authority = url.authority()?;
+        // The port the scheme implies, written out: it is part of the connection's key.
+        let authority = match authority.port_u16() {
+            Some(_) => authority.as_str().to_owned(),
+            None => format!("{}:{}", authority.host(), if tls { 443 } else { 80 }),
+        };
+        Some(Self { authority, tls })
+    }
+}
+
 struct Connection {
-    authority: String,
+    origin: Origin,
     conn: http1::Conn,
 }
 
-/// A user's connections, keyed by host:port.
+/// A user's connections, keyed by origin.
 #[derive(Default)]
 pub struct Connections {
+    /// The run's TLS client; an https origin without one is refused.
+    tls: Option<tls::Tls>,
     open: Vec<Connection>,
     /// Every request's timeout, on one timer moved forward each time: tokio then only stores the
     /// later deadline, where a new timer per request would enter and leave the timer wheel.
@@ -90,14 +123,21 @@ pub struct Connections {
 const AGENT: &str = concat!("loadgen/", env!("CARGO_PKG_VERSION"));
 
 impl Connections {
-    /// Sends one request to `authority` (`host:port`) with the request target `path` (its
+    pub fn new(tls: Option<tls::Tls>) -> Self {
+        Self {
+            tls,
+            ..Self::default()
+        }
+    }
+
+    /// Sends one request to `origin` with the request target `path` (its
     /// headers, Content-Type included, set by the caller) and reads the whole response within
     /// `timeout`. A connection that fails, or that the server closes, is dropped, and the next
     /// request opens a new one.
     pub async fn send(
         &mut self,
         method: &Method,
-        authority: &str,
+        origin: &Origin,
         path: PathAndQuery,
         headers: HeaderMap,
         body: Option<Bytes>,
@@ -115,8 +155,9 @@ impl Connections {
         };
         let exchange = exchange(
             &mut self.open,
+            self.tls.as_ref(),
             method,
-            authority,
+            origin,
             path.as_str(),
             &headers,
             body.as_deref().unwrap_or_default(),
@@ -127,7 +168,7 @@ impl Connections {
             () = timer.as_mut() => Err(ClientError::Timeout(timeout)),
         };
         if result.is_err() {
-            self.open.retain(|c| c.authority != authority);
+            self.open.retain(|c| c.origin != *origin);
         }
         result
     }
@@ -141,8 +182,8 @@ impl Connections {
         body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<Response, ClientError> {
-        let (authority, path) = target_of(url).ok_or_else(|| ClientError::Url(url.to_string()))?;
-        self.send(method, authority, path, headers, body, timeout)
+        let (origin, path) = target_of(url).ok_or_else(|| ClientError::Url(url.to_string()))?;
+        self.send(method, &origin, path, headers, body, timeout)
             .await
     }
 }
@@ -151,19 +192,21 @@ impl Connections {
 /// server closed it); a connection the server will not keep is let go.
 async fn exchange(
     open: &mut Vec<Connection>,
+    tls: Option<&tls::Tls>,
     method: &Method,
-    authority: &str,
+    origin: &Origin,
     target: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ClientError> {
-    let i = ready(open, authority).await?;
+    let i = ready(open, tls, origin).await?;
+    let tls_handshake_us = open[i].conn.handshake_us.take();
     let answer = open[i]
         .conn
         .round_trip(&http1::Outgoing {
             method,
             target,
-            host: authority,
+            host: &origin.authority,
             agent: AGENT,
             headers,
             body,
@@ -175,65 +218,94 @@ async fn exchange(
     Ok(Response {
         status: answer.status,
         body: answer.body,
+        tls_handshake_us,
         notable_headers: answer.notable_headers,
     })
 }
 
-/// The index of an open connection to `authority`, opened now when there is none.
-async fn ready(open: &mut Vec<Connection>, authority: &str) -> Result<usize, ClientError> {
-    if let Some(i) = open.iter().position(|c| c.authority == authority) {
+/// The index of an open connection to `origin`, opened now when there is none.
+async fn ready(
+    open: &mut Vec<Connection>,
+    tls: Option<&tls::Tls>,
+    origin: &Origin,
+) -> Result<usize, ClientError> {
+    if let Some(i) = open.iter().position(|c| c.origin == *origin) {
         // A keep-alive connection the server closed while idle is replaced, not reported.
         if open[i].conn.is_reusable() {
             return Ok(i);
         }
         open.swap_remove(i);
     }
-    if http::HeaderValue::from_str(authority).is_err() {
-        return Err(ClientError::Url(authority.to_owned()));
+    if http::HeaderValue::from_str(&origin.authority).is_err() {
+        return Err(ClientError::Url(origin.authority.clone()));
     }
-    let conn = http1::Conn::connect(authority).await?;
+    let tls = match (origin.tls, tls) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls),
+        (true, None) => {
+            return Err(ClientError::Tls(format!(
+                "https://{} with no TLS settings",
+                origin.authority
+            )));
+        }
+    };
+    let conn = http1::Conn::connect(&origin.authority, tls).await?;
     open.push(Connection {
-        authority: authority.to_owned(),
+        origin: origin.clone(),
         conn,
     });
     Ok(open.len() - 1)
 }
 
-/// An absolute URL's `host:port` and request target; None without a host.
-pub fn target_of(url: &Uri) -> Option<(&str, PathAndQuery)> {
-    let authority = url.authority()?.as_str();
+/// An absolute URL's origin and request target; None without a host.
+pub fn target_of(url: &Uri) -> Option<(Origin, PathAndQuery)> {
+    let origin = Origin::of(url)?;
     let path = url
         .path_and_query()
         .cloned()
         .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    Some((authority, path))
+    Some((origin, path))
 }
 
-/// Checks before any load that the host answers TCP, so a typo exits 2 with the reason.
-pub async fn preflight(host: &Uri, timeout: Duration) -> anyhow::Result<()> {
-    let authority = host
-        .authority()
-        .ok_or_else(|| anyhow::anyhow!("--host {host} has no host:port"))?;
-    match tokio::time::timeout(timeout, TcpStream::connect(authority.as_str())).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => anyhow::bail!("target {host} is unreachable: {e}"),
+/// Checks before any load that the host answers TCP (and completes a TLS handshake with the
+/// run's settings), so a typo or an untrusted certificate exits 2 with the reason.
+pub async fn preflight(
+    host: &Uri,
+    tls: Option<&tls::Tls>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let origin =
+        Origin::of(host).ok_or_else(|| anyhow::anyhow!("--host {host} has no host:port"))?;
+    let connect = async {
+        let tcp = TcpStream::connect(origin.authority.as_str())
+            .await
+            .map_err(|e| anyhow::anyhow!("target {host} is unreachable: {e}"))?;
+        if let (true, Some(tls)) = (origin.tls, tls) {
+            tls.connect(&origin.authority, tcp).await.map_err(|e| {
+                let why = match e {
+                    ClientError::Tls(why) => why,
+                    other => other.to_string(),
+                };
+                anyhow::anyhow!("TLS handshake with {host} failed: {why}")
+            })?;
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(done) => done,
         Err(_) => anyhow::bail!("target {host} did not accept a connection within {timeout:?}"),
     }
 }
 
-/// Parses `--host`: an http:// URL (TLS is not built in).
+/// Parses `--host`: an http:// or https:// URL.
 pub fn parse_host(host: &str) -> anyhow::Result<Uri> {
     let uri: Uri = host
         .trim_end_matches('/')
         .parse()
         .map_err(|e| anyhow::anyhow!("--host {host:?} is not a URL: {e}"))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => anyhow::bail!(
-            "--host {host}: https is not supported yet; put the load generator next to the shop, or \
-             terminate TLS in front of it"
-        ),
-        _ => anyhow::bail!("--host {host:?} must start with http://"),
+        Some("http" | "https") => {}
+        _ => anyhow::bail!("--host {host:?} must start with http:// or https://"),
     }
     if uri.authority().is_none() {
         anyhow::bail!("--host {host:?} has no host");

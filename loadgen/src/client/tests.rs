@@ -92,9 +92,13 @@ async fn send(
     method: Method,
     body: Option<&'static str>,
 ) -> Result<Response, ClientError> {
+    let origin = super::Origin {
+        authority: server.authority.clone(),
+        tls: false,
+    };
     c.send(
         &method,
-        &server.authority,
+        &origin,
         PathAndQuery::from_static("/api/products/?page=2"),
         HeaderMap::new(),
         body.map(|b| Bytes::from_static(b.as_bytes())),
@@ -245,7 +249,10 @@ async fn failures_are_worded_as_locust_users_read_them() {
 #[tokio::test]
 async fn headers_are_sent_as_given_and_a_slow_answer_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let authority = listener.local_addr().unwrap().to_string();
+    let origin = super::Origin {
+        authority: listener.local_addr().unwrap().to_string(),
+        tls: false,
+    };
     tokio::spawn(async move {
         let (_socket, _) = listener.accept().await.unwrap();
         tokio::time::sleep(Duration::from_secs(10)).await;
@@ -256,7 +263,7 @@ async fn headers_are_sent_as_given_and_a_slow_answer_times_out() {
     let e = c
         .send(
             &Method::GET,
-            &authority,
+            &origin,
             PathAndQuery::from_static("/"),
             headers,
             None,

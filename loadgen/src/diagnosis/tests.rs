@@ -98,6 +98,7 @@ fn clean() -> View {
             maxmemory: None,
             stream: "shop:jobs".into(),
             group: "workers".into(),
+            queues: vec!["celery".into()],
             points: (1..=SECONDS)
                 .map(|t| redis::Point {
                     t,
@@ -110,6 +111,7 @@ fn clean() -> View {
                     stream_length: Some(t % 3),
                     pending: Some(0),
                     lag: Some(0),
+                    queues: vec![Some(t % 2)],
                 })
                 .collect(),
             hits: 240,
@@ -509,6 +511,17 @@ fn a_growing_backlog_is_reported_with_its_rate() {
         p.stream_length = Some(p.t * 40);
     }
     only(&v, "job-backlog");
+    // A Django shop's Celery queue (a Redis list) piling up is named as such.
+    let mut v = clean();
+    for p in &mut server(&mut v).redis.as_mut().unwrap().points {
+        p.queues = vec![Some(p.t * 25)];
+    }
+    let f = only(&v, "job-backlog");
+    let said = format!("{} / {}", f.title, f.evidence);
+    assert!(
+        said.starts_with("Celery queue celery backlog grows 25/s"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -32,6 +32,8 @@ use crate::user::Shared;
 pub struct EngineConfig {
     pub scenario: Scenario,
     pub host: Uri,
+    /// The TLS client for https origins (the host's and absolute URLs'); None refuses them.
+    pub tls: Option<crate::client::tls::Tls>,
     pub plan: Plan,
     pub request_timeout: Duration,
     /// Seed of every random choice, so a run can be repeated.
@@ -88,6 +90,7 @@ impl Engine {
         let shared = Arc::new(Shared::new(
             config.scenario,
             config.host,
+            config.tls,
             config.request_timeout,
             config.seed,
             &config.vars,

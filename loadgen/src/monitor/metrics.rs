@@ -276,13 +276,13 @@ pub struct Metrics {
 
 impl Metrics {
     /// Scrapes once: the URL must answer Prometheus text now, and this is the run's baseline.
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, tls: Option<crate::client::tls::Tls>) -> anyhow::Result<Self> {
         let uri: Uri = url
             .parse()
             .with_context(|| format!("--metrics-url {url:?} is not a URL"))?;
         let mut m = Self {
             url: uri,
-            connections: Connections::default(),
+            connections: Connections::new(tls),
             baseline: Scrape::default(),
             last: None,
             routes: BTreeMap::new(),

@@ -32,8 +32,13 @@ pub struct Config {
     /// The job stream's key and consumer group.
     pub redis_stream: String,
     pub redis_group: String,
-    /// The shop's Prometheus endpoint, `http://host:port/metrics`.
+    /// Celery queues (Redis lists) whose length is followed.
+    pub celery_queues: Vec<String>,
+    /// The shop's Prometheus endpoint, `http://host:port/metrics` (or `https://`).
     pub metrics_url: Option<String>,
+    /// The TLS client for an `https` metrics URL (the run's, so `--ca-cert` and `--insecure`
+    /// apply to it too).
+    pub tls: Option<crate::client::tls::Tls>,
     /// Processes by name (`shop`, `postgres`, ...); loadgen itself is always added.
     pub pids: Vec<(String, u32)>,
 }
@@ -143,14 +148,20 @@ pub async fn connect(config: &Config) -> Connected {
         async {
             match &config.redis_url {
                 Some(url) => Some(
-                    redis::Redis::connect(url, &config.redis_stream, &config.redis_group).await,
+                    redis::Redis::connect(
+                        url,
+                        &config.redis_stream,
+                        &config.redis_group,
+                        &config.celery_queues,
+                    )
+                    .await,
                 ),
                 None => None,
             }
         },
         async {
             match &config.metrics_url {
-                Some(url) => Some(metrics::Metrics::connect(url).await),
+                Some(url) => Some(metrics::Metrics::connect(url, config.tls.clone()).await),
                 None => None,
             }
         },

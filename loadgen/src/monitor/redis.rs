@@ -1,6 +1,7 @@
 //! Redis (`--redis-url`), over one connection: each second `INFO` (memory, clients, commands and
 //! keyspace hits), `XLEN` and `XINFO GROUPS` of the job stream (`--redis-stream`, the shop's
-//! `shop:jobs` by default) for its backlog; at the start and the end `INFO commandstats`, whose
+//! `shop:jobs` by default) for its backlog, `LLEN` of each Celery queue (`--celery-queue`: Celery's
+//! Redis transport keeps a queue as a list of that name); at the start and the end `INFO commandstats`, whose
 //! difference says which commands the shop ran during the run (a product-list cache that is
 //! never read shows as no `GET`).
 
@@ -32,6 +33,9 @@ pub struct Point {
     /// The consumer group's delivered-but-unacknowledged entries, and entries not yet delivered.
     pub pending: Option<u64>,
     pub lag: Option<u64>,
+    /// Messages waiting in each Celery queue of [`Data::queues`], in its order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<Option<u64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -40,6 +44,9 @@ pub struct Data {
     pub maxmemory: Option<u64>,
     pub stream: String,
     pub group: String,
+    /// The Celery queues followed (Redis lists), `Point::queues`' order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<String>,
     pub points: Vec<Point>,
     /// Key lookups during the run, the monitor's own left out.
     pub hits: u64,
@@ -84,6 +91,9 @@ pub struct Redis {
     connection: MultiplexedConnection,
     stream: String,
     group: String,
+    queues: Vec<String>,
+    /// LLENs the monitor sent, taken out of the run's command counts.
+    own_llen: u64,
     version: Option<String>,
     maxmemory: Option<u64>,
     start_commands: BTreeMap<String, u64>,
@@ -98,13 +108,26 @@ pub struct Redis {
 }
 
 impl Redis {
-    pub async fn connect(url: &str, stream: &str, group: &str) -> anyhow::Result<Self> {
-        tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_inner(url, stream, group))
-            .await
-            .map_err(|_| anyhow::anyhow!("Redis did not answer within {CONNECT_TIMEOUT:?}"))?
+    pub async fn connect(
+        url: &str,
+        stream: &str,
+        group: &str,
+        queues: &[String],
+    ) -> anyhow::Result<Self> {
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Self::connect_inner(url, stream, group, queues),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis did not answer within {CONNECT_TIMEOUT:?}"))?
     }
 
-    async fn connect_inner(url: &str, stream: &str, group: &str) -> anyhow::Result<Self> {
+    async fn connect_inner(
+        url: &str,
+        stream: &str,
+        group: &str,
+        queues: &[String],
+    ) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("--redis-url is not a Redis URL")?;
         let mut connection = client
             .get_multiplexed_async_connection()
@@ -125,6 +148,8 @@ impl Redis {
             connection,
             stream: stream.to_owned(),
             group: group.to_owned(),
+            queues: queues.to_vec(),
+            own_llen: 0,
             version: info.get("redis_version").cloned(),
             maxmemory: number(&info, "maxmemory"),
             start_commands: parse_commandstats(&stats),
@@ -149,6 +174,18 @@ impl Redis {
             self.own_hits += 2;
         } else {
             self.own_misses += 2;
+        }
+        let mut queues = Vec::with_capacity(self.queues.len());
+        for queue in &self.queues {
+            let waiting: Option<u64> = self.connection.llen(queue).await.ok();
+            self.own_llen += 1;
+            // Redis deletes an emptied list: a lookup of an empty queue is a miss.
+            if waiting.is_some_and(|n| n > 0) {
+                self.own_hits += 1;
+            } else {
+                self.own_misses += 1;
+            }
+            queues.push(waiting);
         }
         let info: String = match redis::cmd("INFO").query_async(&mut self.connection).await {
             Ok(i) => i,
@@ -190,6 +227,7 @@ impl Redis {
             stream_length,
             pending: group.map(|g| g.pending as u64),
             lag: group.and_then(|g| g.lag).map(|l| l as u64),
+            queues,
         });
     }
 
@@ -202,8 +240,11 @@ impl Redis {
         {
             Ok(text) => {
                 for (name, calls) in parse_commandstats(&text) {
-                    let ran =
+                    let mut ran =
                         calls.saturating_sub(self.start_commands.get(&name).copied().unwrap_or(0));
+                    if name == "llen" {
+                        ran = ran.saturating_sub(self.own_llen);
+                    }
                     if ran > 0 && !OWN.contains(&name.as_str()) {
                         commands.insert(name, ran);
                     }
@@ -227,6 +268,7 @@ impl Redis {
                 maxmemory: self.maxmemory.filter(|m| *m > 0),
                 stream: self.stream,
                 group: self.group,
+                queues: self.queues,
                 points: self.points,
                 hits,
                 misses,

@@ -159,6 +159,19 @@ pub fn final_report(r: &Results) -> String {
         agg.fail_ratio() * 100.0,
         r.failure_band()
     );
+    if let Some(avg) = agg.tls_handshake_avg_ms() {
+        let _ = writeln!(
+            out,
+            "TLS: {} handshakes, {avg:.1} ms on average (counted in the requests that opened \
+             their connection){}",
+            agg.tls_handshakes,
+            if r.meta.tls_insecure {
+                "; certificates NOT verified (--insecure)"
+            } else {
+                ""
+            }
+        );
+    }
     if !r.stage_slos.is_empty() {
         let _ = writeln!(
             out,

@@ -48,6 +48,12 @@ pub fn render(r: &Results) -> String {
         m.seed,
         esc(&m.command),
     );
+    if m.tls_insecure {
+        h.push_str(
+            "<p class=\"warn\">HTTPS with --insecure: TLS certificates NOT verified. The \
+             traffic was encrypted, but the server it went to was not authenticated.</p>\n",
+        );
+    }
     if let Some(w) = r.saturation.warning() {
         let _ = writeln!(h, "<p class=\"warn\">{}</p>", esc(&w));
     }
@@ -59,6 +65,7 @@ pub fn render(r: &Results) -> String {
         );
     }
 
+    super::baseline::html(&mut h, r);
     super::reconciliation::html(&mut h, r);
     thresholds(&mut h, r);
     super::server::findings_html(&mut h, r);
@@ -109,13 +116,19 @@ fn thresholds(h: &mut String, r: &Results) {
 }
 
 fn request_statistics(h: &mut String, r: &Results) {
-    h.push_str("<h2>Request Statistics</h2>\n<table><tr><th>Type</th><th>Name</th><th># Requests</th><th># Fails</th><th># Handled</th><th>Average (ms)</th><th>Min (ms)</th><th>Max (ms)</th><th>Average size (bytes)</th><th>RPS</th><th>Failures/s</th></tr>\n");
+    // HTTPS runs get the handshakes' own columns: connection set-up is a real cost on staging.
+    let tls = r.recorder.aggregate.tls_handshakes > 0;
+    h.push_str("<h2>Request Statistics</h2>\n<table><tr><th>Type</th><th>Name</th><th># Requests</th><th># Fails</th><th># Handled</th><th>Average (ms)</th><th>Min (ms)</th><th>Max (ms)</th><th>Average size (bytes)</th><th>RPS</th><th>Failures/s</th>");
+    if tls {
+        h.push_str("<th>TLS handshakes</th><th>Average handshake (ms)</th>");
+    }
+    h.push_str("</tr>\n");
     let mut rows: Vec<&Entry> = r.sorted_entries();
     rows.push(&r.recorder.aggregate);
     for e in rows {
-        let _ = writeln!(
+        let _ = write!(
             h,
-            "<tr{}><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td></tr>",
+            "<tr{}><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td>",
             if e.method.is_empty() {
                 " class=\"total\""
             } else {
@@ -133,6 +146,15 @@ fn request_statistics(h: &mut String, r: &Results) {
             r.rps(e),
             r.fails_per_s(e),
         );
+        if tls {
+            let _ = write!(
+                h,
+                "<td class=\"n\">{}</td><td class=\"n\">{}</td>",
+                e.tls_handshakes,
+                ms(e.tls_handshake_avg_ms())
+            );
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
 }

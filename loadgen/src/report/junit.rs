@@ -1,5 +1,6 @@
 //! junit.xml for CI: one test case per threshold, failed with the measured value and the limit,
-//! and one per reconciliation check after a phase.
+//! one per reconciliation check after a phase, and the baseline's gate after a phase with
+//! `--baseline`.
 
 use std::fmt::Write as _;
 
@@ -11,15 +12,26 @@ pub fn render(r: &Results) -> String {
         "loadgen.{}",
         r.meta.phase.as_deref().unwrap_or(r.meta.scenario.as_str())
     );
-    let checks: &[super::reconciliation::ReconciliationCheck] =
-        r.reconciliation.as_ref().map_or(&[], |rec| &rec.checks);
-    let failures =
-        r.verdicts.iter().filter(|v| !v.passed).count() + checks.iter().filter(|c| !c.ok).count();
+    // The books and the baseline's gate count as tests too: CI shows an oversell or a regression
+    // like a slow p95. Each: (kind, name, failure message when failed).
+    let mut extra: Vec<(&str, String, Option<String>)> = Vec::new();
+    for c in r.reconciliation.iter().flat_map(|rec| &rec.checks) {
+        extra.push((
+            "reconciliation",
+            c.check.clone(),
+            (!c.ok).then(|| c.detail.clone()),
+        ));
+    }
+    for (name, failure) in r.baseline.iter().flat_map(|b| b.junit_cases()) {
+        extra.push(("baseline", name, failure));
+    }
+    let failures = r.verdicts.iter().filter(|v| !v.passed).count()
+        + extra.iter().filter(|e| e.2.is_some()).count();
     let mut x = String::new();
     let _ = writeln!(
         x,
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"loadgen\" tests=\"{n}\" failures=\"{failures}\" time=\"{t:.3}\">\n  <testsuite name=\"{s}\" tests=\"{n}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{t:.3}\" timestamp=\"{ts}\">",
-        n = r.verdicts.len() + checks.len(),
+        n = r.verdicts.len() + extra.len(),
         t = r.meta.duration_s,
         s = esc(&suite),
         ts = r.meta.started_at.format("%Y-%m-%dT%H:%M:%S"),
@@ -51,22 +63,22 @@ pub fn render(r: &Results) -> String {
             );
         }
     }
-    // The books checked after the run count as tests too: CI shows an oversell like a slow p95.
-    for c in checks {
+    for (kind, name, failure) in &extra {
         let _ = write!(
             x,
-            "    <testcase classname=\"{}.reconciliation\" name=\"{}\" time=\"0\"",
+            "    <testcase classname=\"{}.{kind}\" name=\"{}\" time=\"0\"",
             esc(&suite),
-            esc(&c.check)
+            esc(name)
         );
-        if c.ok {
-            x.push_str("/>\n");
-        } else {
-            let _ = writeln!(
-                x,
-                ">\n      <failure type=\"reconciliation\" message=\"{}\"/>\n    </testcase>",
-                esc(&c.detail)
-            );
+        match failure {
+            None => x.push_str("/>\n"),
+            Some(message) => {
+                let _ = writeln!(
+                    x,
+                    ">\n      <failure type=\"{kind}\" message=\"{}\"/>\n    </testcase>",
+                    esc(message)
+                );
+            }
         }
     }
     x.push_str("  </testsuite>\n</testsuites>\n");

@@ -1,6 +1,7 @@
 //! What a run leaves behind: the console table, Locust's four CSVs, the self-contained HTML report,
 //! summary.json and junit.xml. All read one `Results`.
 
+pub mod baseline;
 pub mod charts;
 pub mod console;
 pub mod csv;
@@ -32,6 +33,9 @@ pub struct Meta {
     pub model: Model,
     pub seed: u64,
     pub command: String,
+    /// HTTPS with `--insecure`: the server's certificate was not checked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
     /// The plan's stages: not in summary.json, whose stages carry their name and load
     /// themselves (so a summary read back has none here).
     #[serde(skip)]
@@ -84,13 +88,16 @@ pub struct Results {
     pub findings: Vec<crate::diagnosis::Finding>,
     /// The system's books checked after the run (a phase's stock and money), when they were.
     pub reconciliation: Option<reconciliation::Reconciliation>,
+    /// A phase's comparison with an earlier run (`--baseline`), when it had one.
+    pub baseline: Option<baseline::Baseline>,
 }
 
 impl Results {
-    /// Every threshold held, and the reconciliation too when there was one.
+    /// Every threshold held, and the reconciliation and the baseline's gate too when there were.
     pub fn passed(&self) -> bool {
         self.verdicts.iter().all(|v| v.passed)
             && self.reconciliation.as_ref().is_none_or(|r| r.passed)
+            && self.baseline.as_ref().is_none_or(|b| b.passed)
     }
 
     pub fn failure_band(&self) -> &'static str {
@@ -109,6 +116,30 @@ impl Results {
     pub fn fails_per_s(&self, entry: &Entry) -> f64 {
         per_second(entry.failures, self.meta.duration_s)
     }
+}
+
+/// Changes a finished run's reports in `dir`: the run is read back from its summary.json, `change`
+/// applied, and summary.json (and report.html and junit.xml where the run wrote them) written
+/// again by their own writers, so no one patches another component's output. Returns whether the
+/// run, as changed, passed.
+pub fn rewrite(dir: &std::path::Path, change: impl FnOnce(&mut Results)) -> anyhow::Result<bool> {
+    use anyhow::Context as _;
+
+    let summary_path = dir.join("summary.json");
+    let mut results = crate::summary::Summary::read(&summary_path)?.into_results()?;
+    change(&mut results);
+    let write = |name: &str, text: String| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    };
+    write("summary.json", json::render(&results)?)?;
+    if dir.join("report.html").exists() {
+        write("report.html", html::render(&results))?;
+    }
+    if dir.join("junit.xml").exists() {
+        write("junit.xml", junit::render(&results))?;
+    }
+    Ok(results.passed())
 }
 
 /// Entries with requests, by name then method.

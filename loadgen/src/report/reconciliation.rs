@@ -59,32 +59,17 @@ pub fn html(h: &mut String, r: &Results) {
     h.push_str("</table>\n");
 }
 
-/// Adds a reconciliation and its findings to a finished run's reports in `dir` (`summary.json`,
-/// and `report.html` and `junit.xml` where the run wrote them): the run is read back from its
-/// summary and every file is written again by its own writer, so no one patches another
-/// component's output. Returns whether the whole run, reconciliation included, passed.
+/// Adds a reconciliation and its findings to a finished run's reports in `dir` (each file
+/// written again by its own writer). Returns whether the whole run, reconciliation included,
+/// passed.
 pub fn add_to_reports(
     dir: &std::path::Path,
     reconciliation: Reconciliation,
     findings: Vec<crate::diagnosis::Finding>,
 ) -> anyhow::Result<bool> {
-    use anyhow::Context as _;
-
-    let summary_path = dir.join("summary.json");
-    let mut results = crate::summary::Summary::read(&summary_path)?.into_results()?;
-    results.reconciliation = Some(reconciliation);
-    // The books' findings beside the run's own.
-    results.findings.extend(findings);
-    let write = |name: &str, text: String| -> anyhow::Result<()> {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-    };
-    write("summary.json", super::json::render(&results)?)?;
-    if dir.join("report.html").exists() {
-        write("report.html", super::html::render(&results))?;
-    }
-    if dir.join("junit.xml").exists() {
-        write("junit.xml", super::junit::render(&results))?;
-    }
-    Ok(results.passed())
+    super::rewrite(dir, |results| {
+        results.reconciliation = Some(reconciliation);
+        // The books' findings beside the run's own.
+        results.findings.extend(findings);
+    })
 }

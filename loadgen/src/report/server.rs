@@ -193,6 +193,31 @@ pub fn html(h: &mut String, r: &Results) {
             ],
             &marks,
         ));
+        // A Celery queue that never held a message (the default `celery` beside our own shop's
+        // stream) draws nothing.
+        let waiting: Vec<Series> = rd
+            .queues
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                rd.points
+                    .iter()
+                    .any(|p| p.queues.get(*i).copied().flatten().is_some_and(|n| n > 0))
+            })
+            .map(|(i, name)| {
+                series(name, &|p: &crate::monitor::redis::Point| {
+                    p.queues.get(i).copied().flatten().map(|v| v as f64)
+                })
+            })
+            .collect();
+        if !waiting.is_empty() {
+            charts.push(line_chart(
+                "Celery queues (Redis lists): messages waiting",
+                "messages",
+                &waiting,
+                &marks,
+            ));
+        }
     }
     if !s.processes.is_empty() {
         let cpu: Vec<Series> = s

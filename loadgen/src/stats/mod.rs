@@ -63,6 +63,13 @@ pub enum Event {
     Exception(String),
     /// The runner moved to stage `index`.
     Stage(usize),
+    /// A request of `endpoint` opened a TLS connection; the handshake took `us` (also inside that
+    /// request's own time). An event of its own, so the per-request sample stays as small as over
+    /// plain HTTP.
+    TlsHandshake {
+        endpoint: u32,
+        us: u64,
+    },
 }
 
 pub type Sender = mpsc::UnboundedSender<Event>;
@@ -86,6 +93,10 @@ pub struct Entry {
     /// Seconds since the start of the run of the first and last request.
     pub first_s: f64,
     pub last_s: f64,
+    /// TLS handshakes made by this endpoint's requests (each opened its connection), and their
+    /// summed time.
+    pub tls_handshakes: u64,
+    pub tls_handshake_us: u64,
 }
 
 impl Entry {
@@ -104,7 +115,20 @@ impl Entry {
             corrected: open_model.then(|| histogram(3)),
             first_s: f64::NAN,
             last_s: 0.0,
+            tls_handshakes: 0,
+            tls_handshake_us: 0,
         }
+    }
+
+    fn handshake(&mut self, us: u64) {
+        self.tls_handshakes += 1;
+        self.tls_handshake_us += us;
+    }
+
+    /// The mean TLS handshake in milliseconds; None without one.
+    pub fn tls_handshake_avg_ms(&self) -> Option<f64> {
+        (self.tls_handshakes > 0)
+            .then(|| self.tls_handshake_us as f64 / self.tls_handshakes as f64 / 1000.0)
     }
 
     fn record(&mut self, s: &Sample, at_s: f64) {
@@ -136,6 +160,8 @@ impl Entry {
         self.requests += other.requests;
         self.failures += other.failures;
         self.handled += other.handled;
+        self.tls_handshakes += other.tls_handshakes;
+        self.tls_handshake_us += other.tls_handshake_us;
         self.total_us += other.total_us;
         self.min_us = self.min_us.min(other.min_us);
         self.max_us = self.max_us.max(other.max_us);
@@ -356,6 +382,19 @@ impl Recorder {
             Event::Dropped(n) => self.dropped += n,
             Event::Exception(message) => *self.exceptions.entry(message).or_default() += 1,
             Event::Stage(index) => self.begin_stage(index),
+            Event::TlsHandshake { endpoint, us } => self.handshake(endpoint as usize, us),
+        }
+    }
+
+    fn handshake(&mut self, i: usize, us: u64) {
+        let Some(entry) = self.entries.get_mut(i) else {
+            return;
+        };
+        entry.handshake(us);
+        self.aggregate.handshake(us);
+        if let Some(stage) = self.stages.last_mut() {
+            stage.entries[i].handshake(us);
+            stage.aggregate.handshake(us);
         }
     }
 

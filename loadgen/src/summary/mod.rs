@@ -33,7 +33,7 @@ pub struct Summary {
     /// `loadgen VERSION`.
     pub generator: String,
     pub meta: Meta,
-    /// Every threshold held (and, after a phase, the reconciliation too).
+    /// Every threshold held (and, after a phase, the reconciliation and the baseline's gate too).
     pub passed: bool,
     /// The aggregate failure ratio in words: `normal`, `elevated`, `warning`, `critical`.
     pub failure_band: String,
@@ -66,6 +66,9 @@ pub struct Summary {
     /// After a phase: the system's books checked (stock and money against the mock's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciliation: Option<crate::report::reconciliation::Reconciliation>,
+    /// After a phase with `--baseline`: its comparison with the earlier run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::report::baseline::Baseline>,
 }
 
 /// An endpoint's identity: its method and its stats name.
@@ -98,6 +101,16 @@ pub struct EntrySummary {
     /// The service times' HdrHistogram: V2 deflate, base64.
     pub histogram: Option<String>,
     pub corrected_histogram: Option<String>,
+    /// HTTPS: TLS handshakes made by these requests (each opened its connection; absent over
+    /// plain HTTP) and their mean time, which the requests' own times include.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_handshakes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshake_avg_ms: Option<f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Locust's percentile columns in milliseconds (p95 is also a headline); None without requests.
@@ -217,6 +230,7 @@ impl Summary {
             server: r.server.clone(),
             findings: r.findings.clone(),
             reconciliation: r.reconciliation.clone(),
+            baseline: r.baseline.clone(),
         }
     }
 
@@ -280,6 +294,8 @@ impl EntrySummary {
             corrected_percentiles_ms: e.corrected.as_ref().map(Percentiles::of),
             histogram: encode(&e.raw),
             corrected_histogram: e.corrected.as_ref().and_then(encode),
+            tls_handshakes: e.tls_handshakes,
+            tls_handshake_avg_ms: e.tls_handshake_avg_ms(),
         }
     }
 

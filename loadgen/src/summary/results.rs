@@ -99,6 +99,7 @@ impl Summary {
             server: self.server,
             findings: self.findings,
             reconciliation: self.reconciliation,
+            baseline: self.baseline,
         })
     }
 }
@@ -133,6 +134,10 @@ fn entry(e: &EntrySummary, span: (f64, f64)) -> anyhow::Result<Entry> {
         corrected,
         first_s: if some { span.0 } else { f64::NAN },
         last_s: if some { span.1 } else { 0.0 },
+        tls_handshakes: e.tls_handshakes,
+        tls_handshake_us: e
+            .tls_handshake_avg_ms
+            .map_or(0, |avg| micros(avg * e.tls_handshakes as f64)),
     })
 }
 

@@ -119,6 +119,7 @@ pub(super) fn small_run() -> Results {
             maxmemory: None,
             stream: "jobs".into(),
             group: "workers".into(),
+            queues: Vec::new(),
             points: vec![redis::Point {
                 t: 1,
                 used_memory: Some(1_000_000),
@@ -130,6 +131,7 @@ pub(super) fn small_run() -> Results {
                 stream_length: Some(0),
                 pending: Some(0),
                 lag: None,
+                queues: Vec::new(),
             }],
             hits: 4,
             misses: 1,
@@ -192,6 +194,7 @@ pub(super) fn small_run() -> Results {
             model: Model::Open,
             seed: 7,
             command: "loadgen run --phase smoke".into(),
+            tls_insecure: false,
             stages: Vec::new(),
         },
         recorder: rec,
@@ -230,6 +233,7 @@ pub(super) fn small_run() -> Results {
                 detail: "0 products below zero".into(),
             },
         ])),
+        baseline: None,
     }
 }
 

@@ -75,8 +75,12 @@ async fn bad_flags_and_files_exit_2_naming_the_problem() {
 
     for (args, says) in [
         (
+            vec!["run", "-H", "ftp://example.invalid"],
+            "must start with http:// or https://",
+        ),
+        (
             vec!["run", "-H", "https://example.invalid"],
-            "https is not supported",
+            "https://example.invalid/ is unreachable",
         ),
         (vec!["run", "-H", &host, "-f", "nope"], "neither a built-in"),
         (
@@ -114,4 +118,53 @@ async fn settings_come_from_the_environment_too() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(dir.path().join("env_stats.csv").exists());
+}
+
+/// Locust's exit codes: failed requests with no threshold give `--exit-code-on-error` (1 by
+/// default); thresholds, when there are any, decide alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_requests_exit_like_locust_unless_thresholds_decide() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    scenario(
+        dir.path(),
+        "fails.toml",
+        "[[task]]\n[[task.request]]\npath = \"/status/500\"\n",
+    );
+    let host = server.url();
+    let base = [
+        "run",
+        "-H",
+        &host,
+        "-f",
+        "fails.toml",
+        "-u",
+        "1",
+        "-t",
+        "1s",
+        "--only-summary",
+    ];
+    for (extra, code) in [
+        (&[][..], 1),
+        (&["--exit-code-on-error", "3"][..], 3),
+        (&["--exit-code-on-error", "0"][..], 0),
+        (&["--threshold", "fail_ratio <= 100%"][..], 0),
+        (
+            &[
+                "--threshold",
+                "fail_ratio < 1%",
+                "--exit-code-on-error",
+                "0",
+            ][..],
+            1,
+        ),
+    ] {
+        let out = loadgen(dir.path(), &[&base[..], extra].concat()).await;
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }

@@ -1,8 +1,13 @@
 //! `loadgen compare` on real runs of a stub: the same load twice is within noise (a gate that
 //! flags noise is a defect), one endpoint slowed by 30 % is the one regression and breaks the
-//! gate, runs that are not like for like exit 2.
+//! gate (and a phase's report carries it), runs that are not like for like exit 2.
 
 use std::path::Path;
+
+use loadgen::cli::CompareArgs;
+use loadgen::cli::compare::compare_runs;
+use loadgen::report::baseline::{Baseline, add_to_reports};
+use loadgen::summary::Summary;
 
 use crate::stub::{Server, loadgen, scenario, text};
 
@@ -158,6 +163,71 @@ async fn noise_is_not_a_regression_and_a_slowed_endpoint_is_the_one_that_is() {
     let junit = std::fs::read_to_string(d.join("c.xml")).unwrap();
     assert!(
         junit.contains("<testcase name=\"p95 10% GET b\"><failure"),
+        "{junit}"
+    );
+
+    // The same comparison as a phase's --baseline adds it: a section of the run's own report,
+    // its verdict failed, a JUnit case per limit and figure.
+    let report = d.join("slow-report");
+    std::fs::create_dir(&report).unwrap();
+    std::fs::copy(d.join("slow.json"), report.join("summary.json")).unwrap();
+    for written_by_the_run in ["report.html", "junit.xml"] {
+        std::fs::write(report.join(written_by_the_run), "").unwrap();
+    }
+    let limits = vec!["p95 10%".to_owned()];
+    let compared = compare_runs(&CompareArgs {
+        base: d.join("base3.json"),
+        new: report.clone(),
+        max_regression: limits.clone(),
+        fail_on_regression: false,
+        min_change: 5.0,
+        force: false,
+        html: Some(report.join("compare.html")),
+        json: None,
+        junit: None,
+    })
+    .unwrap();
+    assert_eq!(compared.code, 1);
+    let section = Baseline::new(
+        &compared.comparison,
+        &compared.checks,
+        &limits,
+        "compare.html",
+    );
+    assert!(!add_to_reports(&report, section).unwrap());
+    let summary = Summary::read(report.join("summary.json")).unwrap();
+    assert!(!summary.passed);
+    let baseline = summary.baseline.unwrap();
+    let regressed: Vec<(&str, &str)> = baseline
+        .changes
+        .iter()
+        .filter(|c| c.regressed)
+        .map(|c| (c.subject.as_str(), c.metric.as_str()))
+        .collect();
+    assert!(regressed.contains(&("GET b", "p95")), "{regressed:?}");
+    // a's latency held (its requests/s fell with b's: a closed model's users wait for b too).
+    assert!(
+        !regressed.iter().any(|(s, m)| *s == "GET a" && *m != "rps"),
+        "{regressed:?}"
+    );
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Compared with the baseline</h2>"),
+        "{html}"
+    );
+    assert!(html.contains("<a href=\"compare.html\">"), "{html}");
+    assert!(html.contains("<tr><td>GET b</td><td>p95</td>"), "{html}");
+    assert!(
+        html.contains("<span class=\"fail\">FAILED</span> (failure rate"),
+        "the run's verdict follows the gate: {html}"
+    );
+    let junit = std::fs::read_to_string(report.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("baseline\" name=\"p95 10% (GET b)\" time=\"0\">\n      <failure"),
+        "{junit}"
+    );
+    assert!(
+        junit.contains("baseline\" name=\"p95 10% (GET a)\" time=\"0\"/>"),
         "{junit}"
     );
 

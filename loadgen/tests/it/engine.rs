@@ -18,6 +18,7 @@ fn config(server: &Server, users: usize, spawn_rate: f64, run_time: Duration) ->
     EngineConfig {
         scenario: Scenario::parse("paced", PACED, "paced.toml").unwrap(),
         host: server.url().parse().unwrap(),
+        tls: None,
         plan: Plan {
             stages: vec![Stage {
                 name: "start".into(),

@@ -12,3 +12,4 @@ mod monitors;
 mod open_model;
 mod outputs;
 mod sessions;
+mod tls;

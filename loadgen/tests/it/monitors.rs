@@ -112,6 +112,21 @@ async fn some_work(db: &str, redis_url: &str, prefix: &str) {
             .await
             .unwrap();
     }
+    // Three tasks as Celery's Redis transport (kombu) queues them: a JSON message LPUSHed onto
+    // the list named after the queue, the worker BRPOPing from its other end.
+    for i in 0..3 {
+        let message = serde_json::json!({
+            "body": "W1tdLCB7fSwgeyJjYWxsYmFja3MiOiBudWxsfV0=",
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {"lang": "py", "task": "shop.tasks.send_email", "id": format!("task-{i}")},
+            "properties": {"delivery_info": {"exchange": "", "routing_key": "celery"}, "priority": 0, "body_encoding": "base64", "delivery_tag": format!("tag-{i}")}
+        });
+        let _: i64 = r
+            .lpush(format!("{prefix}celery"), message.to_string())
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +139,9 @@ async fn monitors_fill_plausible_series_from_real_servers() {
         redis_url: Some(stack.redis_url().to_owned()),
         redis_stream: format!("{prefix}jobs"),
         redis_group: "workers".into(),
+        celery_queues: vec![format!("{prefix}celery"), format!("{prefix}empty")],
         metrics_url: Some(metrics_url),
+        tls: None,
         pids: vec![("me".into(), std::process::id())],
     };
     let connected = monitor::connect(&config).await;
@@ -168,6 +185,20 @@ async fn monitors_fill_plausible_series_from_real_servers() {
     assert!(last.used_memory.is_some_and(|m| m > 100_000), "{last:?}");
     assert!(last.connected_clients.is_some_and(|c| c >= 1));
     assert_eq!(last.stream_length, Some(5));
+    assert_eq!(
+        rd.queues,
+        [format!("{prefix}celery"), format!("{prefix}empty")]
+    );
+    assert_eq!(
+        last.queues,
+        [Some(3), Some(0)],
+        "Celery's queue and an empty one"
+    );
+    assert!(
+        !rd.commands.contains_key("llen"),
+        "the monitor's own LLENs are left out: {:?}",
+        rd.commands
+    );
     assert!(
         rd.points
             .iter()

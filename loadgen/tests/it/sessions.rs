@@ -43,7 +43,7 @@ expect = [200]
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let s = summary(dir.path(), "s.json");
     assert_eq!(
         s["relogins"], 1,
@@ -110,7 +110,7 @@ handled = [400]
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let s = summary(dir.path(), "s.json");
     let entries = s["entries"].as_array().unwrap();
     let find = |n: &str| {
@@ -214,8 +214,8 @@ async fn a_target_that_dies_mid_run_is_counted_and_the_run_reports() {
     let out = run.await.unwrap();
     assert_eq!(
         out.status.code(),
-        Some(0),
-        "no threshold was set: {}",
+        Some(1),
+        "no threshold was set and requests failed: Locust's --exit-code-on-error: {}",
         text(&out.stderr)
     );
     let s = summary(dir.path(), "s.json");

@@ -65,6 +65,10 @@ impl Server {
             .route("/sleep/{us}", get(sleep_handler))
             .route("/login", post(login))
             .route("/private", get(private))
+            .route(
+                "/metrics",
+                get(|| async { "# TYPE shop_jobs_backlog gauge\nshop_jobs_backlog 0\n" }),
+            )
             .with_state(stub);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -236,7 +236,7 @@ pub(super) fn repros() -> Vec<Repro> {
             name: "n-plus-one",
             error: "N+1 queries: the product list runs a query per product",
             cause: "the list loads each product's category and stock one query at a time \
-                    (`--fault n-plus-one`): 41 statements a page instead of 2.",
+                    (`--fault n-plus-one`): 42 statements a page instead of 2.",
             fix: "load them with the page: a join (select_related) or one IN query (prefetch_related).",
             broken: Variant {
                 faults: &["n-plus-one"],

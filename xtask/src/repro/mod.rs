@@ -75,6 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
+    crate::provider::ensure(&args.stack.config()).await?;
     let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock"])?;
     let bins = Binaries {
         loadgen: binaries[0].clone(),

@@ -348,6 +348,8 @@ mod tests {
             corrected_percentiles_ms: None,
             histogram: None,
             corrected_histogram: None,
+            tls_handshakes: 0,
+            tls_handshake_avg_ms: None,
         }
     }
 
@@ -367,6 +369,7 @@ mod tests {
                 model: Model::Closed,
                 seed: 1,
                 command: "loadgen run".into(),
+                tls_insecure: false,
                 stages: Vec::new(),
             },
             passed: true,
@@ -388,6 +391,7 @@ mod tests {
             server: None,
             findings: Vec::new(),
             reconciliation: None,
+            baseline: None,
         }
     }
 

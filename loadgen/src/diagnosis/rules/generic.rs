@@ -213,30 +213,46 @@ pub(crate) fn job_backlog(v: &View) -> Vec<Finding> {
     let Some(server) = &v.server else {
         return Vec::new();
     };
+    // Every backlog the monitors followed: the shop's own gauge (else its job stream), and each
+    // Celery queue; the one growing fastest is named.
     let from_metrics: Vec<(f64, f64)> = server
         .metrics
         .iter()
         .flat_map(|m| &m.points)
         .filter_map(|p| Some((p.t as f64, p.jobs_backlog?)))
         .collect();
-    let series = if from_metrics.is_empty() {
-        server
+    let mut backlogs: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    if from_metrics.is_empty() {
+        let stream = server
             .redis
             .iter()
             .flat_map(|r| &r.points)
             .filter_map(|p| Some((p.t as f64, p.stream_length? as f64)))
-            .collect()
+            .collect();
+        backlogs.push(("job".to_owned(), stream));
     } else {
-        from_metrics
-    };
-    let Some(rate) = slope(&series) else {
-        return Vec::new();
-    };
-    let (first, last) = (series[0], series[series.len() - 1]);
-    let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
-    if rate < 0.5 || last.1 - first.1 < 50.0 || last.1 < 0.8 * peak {
-        return Vec::new();
+        backlogs.push(("job".to_owned(), from_metrics));
     }
+    if let Some(r) = &server.redis {
+        for (i, queue) in r.queues.iter().enumerate() {
+            let waiting = r
+                .points
+                .iter()
+                .filter_map(|p| Some((p.t as f64, p.queues.get(i).copied()?? as f64)))
+                .collect();
+            backlogs.push((format!("Celery queue {queue}"), waiting));
+        }
+    }
+    let growing = backlogs.into_iter().filter_map(|(what, series)| {
+        let rate = slope(&series)?;
+        let (first, last) = (series[0], series[series.len() - 1]);
+        let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
+        (rate >= 0.5 && last.1 - first.1 >= 50.0 && last.1 >= 0.8 * peak)
+            .then_some((what, rate, first, last))
+    });
+    let Some((what, rate, first, last)) = growing.max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return Vec::new();
+    };
     let worked = server
         .metrics
         .as_ref()
@@ -249,9 +265,9 @@ pub(crate) fn job_backlog(v: &View) -> Vec<Finding> {
         });
     vec![Finding {
         id: FindingId::JobBacklog,
-        title: format!("job backlog grows {rate:.0}/s: the workers are too slow"),
+        title: format!("{what} backlog grows {rate:.0}/s: the workers are too slow"),
         evidence: format!(
-            "backlog {:.0} → {:.0} jobs between {:.0} s and {:.0} s (+{rate:.1}/s){worked}",
+            "{what} backlog {:.0} → {:.0} jobs between {:.0} s and {:.0} s (+{rate:.1}/s){worked}",
             first.1, last.1, first.0, last.0
         ),
         fix: "more worker concurrency or workers, priority queues for the urgent jobs, and slow \
