@@ -43,7 +43,8 @@ started=$SECONDS
 for entry in "SHOPLOAD_BASE_IMAGE debian:bookworm-slim shopload/debian:bookworm base" \
              "SHOPLOAD_POSTGRES_IMAGE postgres:16-alpine shopload/postgres:15-bookworm stack" \
              "SHOPLOAD_REDIS_IMAGE redis:7-alpine shopload/redis:7-bookworm stack" \
-             "SHOPLOAD_PGBOUNCER_IMAGE - shopload/pgbouncer:trixie pgbouncer"; do
+             "SHOPLOAD_PGBOUNCER_IMAGE - shopload/pgbouncer:trixie pgbouncer" \
+             "SHOPLOAD_NGINX_IMAGE - shopload/nginx:bookworm nginx"; do
   read -r var official standin target <<<"$entry"
   if [ -n "${!var:-}" ]; then
     echo "$var=${!var} (given)"
@@ -81,6 +82,8 @@ mkdir -p "$reports/phase" "$reports/loadgen"
 # The loadgen service runs as SHOPLOAD_UID (1000 by default), not as this user.
 chmod 0777 "$reports/loadgen"
 export SHOPLOAD_REPORTS="$PWD/$reports/loadgen"
+# Nginx's CA and certificate, made at its first start: this run's own, beside its reports.
+export SHOPLOAD_CERTS="$PWD/$reports/certs"
 # shellcheck disable=SC2317  # called by the trap
 down() {
   section "compose smoke: down -v"
@@ -122,7 +125,18 @@ phase_status=$?
 set -e
 echo "phase exit code: $phase_status"
 
-# The profile's wiring (network, monitors, reports on the bind mount), not a second verdict: in
+# The team's-staging path: loadgen from the host through Nginx over HTTPS, trusting the CA that
+# Nginx made at start-up (README: HTTPS).
+section "compose smoke: loadgen through Nginx over HTTPS (https://127.0.0.1:8443)"
+set +e
+target/release/loadgen run --host https://127.0.0.1:8443 --ca-cert "$SHOPLOAD_CERTS/ca.pem" \
+  --scenario browse -u 10 -t 20s --headless --csv "$reports/tls" --json "$reports/tls.json"
+tls_status=$?
+set -e
+echo "loadgen over TLS exit code: $tls_status"
+[ $tls_status -le $phase_status ] || phase_status=$tls_status
+
+# The profile's wiring (network, Nginx and TLS, monitors, reports on the bind mount), not a second verdict: in
 # 10 s the ten logins (PBKDF2, a CPU-bound 150 ms each) are a tenth of the requests and set the
 # percentiles, so a threshold missed here (exit 1) is shown but not counted; a run that could not
 # happen (exit 2) or wrote no report is.

@@ -9,13 +9,15 @@
 #              the base of docker/Dockerfile (SHOPLOAD_BASE_IMAGE)
 #   pgbouncer  PgBouncer 1.24 from trixie (bookworm's 1.18 predates prepared statements in
 #              transaction mode) with docker/pgbouncer-entrypoint.sh: docker-compose.yml's pooler
-#   all        the three
+#   nginx      Nginx (Debian's nginx-light) and openssl with docker/nginx-entrypoint.sh: the HTTPS front
+#              of docker-compose.yml, its certificate made at start-up
+#   all        the four
 #
-# Usage: .ci/images/build.sh [stack|base|pgbouncer|all]...   (builds only what is missing)
+# Usage: .ci/images/build.sh [stack|base|pgbouncer|nginx|all]...   (builds only what is missing)
 #        FORCE=1 .ci/images/build.sh ...                       (rebuilds)
 # Needs root and debootstrap. Prints nothing but progress; the names are the defaults of
 # SHOPLOAD_POSTGRES_IMAGE and SHOPLOAD_REDIS_IMAGE in .ci/run, and of SHOPLOAD_BASE_IMAGE and
-# SHOPLOAD_PGBOUNCER_IMAGE in .ci/compose-smoke.sh.
+# SHOPLOAD_PGBOUNCER_IMAGE and SHOPLOAD_NGINX_IMAGE in .ci/compose-smoke.sh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +26,7 @@ pg_image=${STANDIN_POSTGRES_IMAGE:-shopload/postgres:15-bookworm}
 redis_image=${STANDIN_REDIS_IMAGE:-shopload/redis:7-bookworm}
 base_image=${STANDIN_BASE_IMAGE:-shopload/debian:bookworm}
 pgbouncer_image=${STANDIN_PGBOUNCER_IMAGE:-shopload/pgbouncer:trixie}
+nginx_image=${STANDIN_NGINX_IMAGE:-shopload/nginx:bookworm}
 suite=${STANDIN_SUITE:-bookworm}
 pgbouncer_suite=${STANDIN_PGBOUNCER_SUITE:-trixie}
 path='/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -131,15 +134,34 @@ build_pgbouncer() {
   rm -rf "$dir"
 }
 
+build_nginx() {
+  present "$nginx_image" && return 0
+  local dir
+  dir=$(rootfs nginx "$suite" nginx-light,openssl,ca-certificates)
+  install -m 0755 "$repo/docker/nginx-entrypoint.sh" "$dir/usr/local/bin/docker-entrypoint.sh"
+  install -m 0644 "$repo/docker/nginx.conf.in" "$dir/etc/nginx/shopload.conf.in"
+  # The package's own site would listen on :80 beside ours.
+  rm -f "$dir/etc/nginx/sites-enabled/"*
+  slim "$dir"
+  import "$dir" "$nginx_image" \
+    --change "ENV PATH=$path" \
+    --change 'EXPOSE 8443' \
+    --change 'STOPSIGNAL SIGQUIT' \
+    --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
+    --change 'CMD ["nginx"]'
+  rm -rf "$dir"
+}
+
 [ $# -gt 0 ] || set -- stack
 for what in "$@"; do
   case $what in
     stack) build_stack ;;
     base) build_base ;;
     pgbouncer) build_pgbouncer ;;
-    all) build_stack; build_base; build_pgbouncer ;;
+    nginx) build_nginx ;;
+    all) build_stack; build_base; build_pgbouncer; build_nginx ;;
     *)
-      echo "usage: $0 [stack|base|pgbouncer|all]..." >&2
+      echo "usage: $0 [stack|base|pgbouncer|nginx|all]..." >&2
       exit 2
       ;;
   esac

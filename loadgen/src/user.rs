@@ -114,7 +114,10 @@ impl User {
             index,
             vars: shared.vars.clone(),
             rng: ChaCha8Rng::seed_from_u64(shared.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-            connections: Connections::new(shared.tls.clone()),
+            connections: Connections::new(
+                shared.tls.clone(),
+                shared.tls.as_ref().is_some_and(|t| t.http2()),
+            ),
             shared,
             events,
             iteration: 0,

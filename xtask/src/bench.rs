@@ -33,6 +33,10 @@ pub struct Args {
     /// a slow spell of a shared machine lands on every client alike instead of one
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
+    /// bench loadgen: over HTTPS instead (nginx ending TLS), beside wrk and Locust FastHttpUser
+    /// over HTTPS (>= 0.8x wrk)
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -54,6 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Seed => seed(args).await,
         Target::Shop => crate::bench_shop::run(&args.stack).await,
+        Target::Loadgen if args.tls => crate::bench_tls::run(args.rounds).await,
         Target::Loadgen => crate::bench_loadgen::run(args.baseline.as_deref(), args.rounds).await,
         Target::Toss => crate::bench_toss::run().await,
     }
@@ -188,17 +193,20 @@ pub fn build_release(package: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Builds several packages' release binaries in one cargo run (one lock, shared dependencies).
+/// xtask is in the same run, so cargo resolves the features `cargo xtask` (a release build of
+/// xtask) resolved and reuses every dependency it compiled: a first phase links the binaries
+/// rather than compiling the tree a second time.
 pub fn build_release_all(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     eprintln!(
-        "building the release binaries ({}): a first build on a 2-core machine takes about 10 \
-         minutes, later ones seconds",
+        "building the release binaries ({}): seconds once `cargo xtask` itself is built in \
+         release (a debug xtask compiles the tree again: about 10 minutes on 2 cores)",
         packages.join(", ")
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     // Cargo's own progress (a bar on a terminal, a line per crate otherwise): a first build takes
     // minutes and must not look like a hang.
-    command.args(["build", "--release"]);
+    command.args(["build", "--release", "-p", "xtask"]);
     for p in packages {
         command.args(["-p", p]);
     }

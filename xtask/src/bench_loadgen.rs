@@ -20,14 +20,14 @@ use nix::sys::resource::{UsageWho, getrusage};
 use crate::bench::build_release;
 use crate::workspace;
 
-const CONNECTIONS: &str = "50";
+pub(crate) const CONNECTIONS: &str = "50";
 const SECONDS: u64 = 10;
 
 #[derive(Clone, Copy)]
-struct Client {
-    name: &'static str,
-    requests_per_second: f64,
-    cpu_us_per_request: f64,
+pub(crate) struct Client {
+    pub name: &'static str,
+    pub requests_per_second: f64,
+    pub cpu_us_per_request: f64,
 }
 
 pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCode> {
@@ -42,7 +42,7 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
         .join("shopload")
         .join("bench-loadgen");
     std::fs::create_dir_all(&dir)?;
-    let locust = locust(&dir)?;
+    let locust = workspace::venv_bin("locust")?;
     let (nginx, url) = nginx(&dir).await?;
     std::fs::write(
         dir.join("locustfile.py"),
@@ -192,7 +192,7 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
 }
 
 /// wrk on the trivial endpoint: requests/s and requests.
-fn wrk_run(url: &str) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn wrk_run(url: &str) -> anyhow::Result<(f64, f64)> {
     let out = pinned("wrk")
         .args([
             "-t1",
@@ -213,7 +213,7 @@ fn wrk_run(url: &str) -> anyhow::Result<(f64, f64)> {
 }
 
 /// Locust's FastHttpUser on the trivial endpoint, headless: requests/s and requests.
-fn locust_run(locust: &Path, dir: &Path, url: &str) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn locust_run(locust: &Path, dir: &Path, url: &str) -> anyhow::Result<(f64, f64)> {
     let csv = dir.join("locust");
     let out = pinned(locust.to_str().unwrap_or("locust"))
         .current_dir(dir)
@@ -293,7 +293,7 @@ fn shop_run(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<(f64, f64)>
 
 /// One pinned loadgen run of SECONDS; requests/s and requests from its summary.json. A run with
 /// failures is refused: a stub that does not answer as the scenario expects measures nothing.
-fn loadgen_run(
+pub(crate) fn loadgen_run(
     loadgen: &Path,
     dir: &Path,
     args: &[&str],
@@ -329,7 +329,7 @@ fn loadgen_run(
 }
 
 /// Runs one client and charges it the CPU its process used (from the kernel's child accounting).
-fn measure(
+pub(crate) fn measure(
     name: &'static str,
     run: impl FnOnce() -> anyhow::Result<(f64, f64)>,
 ) -> anyhow::Result<Client> {
@@ -356,7 +356,7 @@ fn pinned(program: &str) -> Command {
     c
 }
 
-fn which(tool: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn which(tool: &str) -> anyhow::Result<PathBuf> {
     let out = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .output()?;
@@ -364,28 +364,6 @@ fn which(tool: &str) -> anyhow::Result<PathBuf> {
         bail!("{tool} not found");
     }
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
-
-/// Locust in a venv of its own under target/ (pip reaches PyPI), made once.
-fn locust(dir: &Path) -> anyhow::Result<PathBuf> {
-    let venv = dir.join("locust-venv");
-    let bin = venv.join("bin").join("locust");
-    if !bin.exists() {
-        eprintln!("installing Locust into {} ...", venv.display());
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()?
-            .success()
-            && Command::new(venv.join("bin").join("pip"))
-                .args(["install", "-q", "locust"])
-                .status()?
-                .success();
-        if !ok || !bin.exists() {
-            bail!("could not install Locust with pip into {}", venv.display());
-        }
-    }
-    Ok(bin)
 }
 
 /// The shop's routes under `/shop/`, each answered at once with one JSON body holding every

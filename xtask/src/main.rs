@@ -7,6 +7,7 @@
 mod bench;
 mod bench_loadgen;
 mod bench_shop;
+mod bench_tls;
 mod bench_toss;
 mod down;
 mod index;

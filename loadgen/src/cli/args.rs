@@ -107,6 +107,10 @@ pub struct RunArgs {
     /// authenticated, and every report says so
     #[arg(long, env = "LOADGEN_INSECURE", conflicts_with = "ca_cert")]
     pub insecure: bool,
+    /// HTTP/2: offered by ALPN on https (the server may still choose HTTP/1.1), spoken with prior
+    /// knowledge (h2c) on http://; one connection per user, one request at a time on it
+    #[arg(long, env = "LOADGEN_HTTP2")]
+    pub http2: bool,
     /// Built-in scenario (shop, payment, browse) or a scenario TOML file [default: shop]
     #[arg(
         short = 'f',

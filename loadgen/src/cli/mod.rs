@@ -30,6 +30,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let tls = crate::client::tls::Tls::new(&crate::client::tls::TlsOptions {
         ca_cert: args.ca_cert.clone(),
         insecure: args.insecure,
+        http2: args.http2,
     })?;
     if args.insecure {
         eprintln!(
@@ -37,7 +38,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
              authenticated"
         );
     }
-    crate::client::preflight(&r.host, Some(&tls), Duration::from_secs(5)).await?;
+    let protocol = crate::client::preflight(&r.host, Some(&tls), Duration::from_secs(5)).await?;
+    if args.http2 && protocol != "HTTP/2" {
+        eprintln!(
+            "loadgen: --http2: {} chose {protocol} (ALPN); the run speaks {protocol}",
+            r.host
+        );
+    }
     let monitor_config = plan::monitor_config(&args, &tls)?;
     let facts = ScenarioFacts::of(&r.scenario);
     let monitors = if monitor_config.is_empty() {
@@ -108,6 +115,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             seed: args.seed,
             command: shown_command(std::env::args()),
             tls_insecure: args.insecure,
+            protocol: args.http2.then(|| protocol.to_owned()),
             stages: finished.stages,
         },
         recorder,

@@ -17,7 +17,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::ClientError;
-use super::tls::Tls;
 
 /// Response heads with more headers than this are refused (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -46,15 +45,13 @@ pub(super) struct Outgoing<'a> {
 }
 
 /// The socket, or TLS over it.
-enum Stream {
+pub(super) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 pub(super) struct Conn {
     stream: Stream,
-    /// The TLS handshake's time, reported with the request that opened the connection.
-    pub handshake_us: Option<u64>,
     /// Read and not yet consumed.
     input: BytesMut,
     /// The request being written; kept to reuse its allocation.
@@ -79,28 +76,14 @@ struct Head {
 }
 
 impl Conn {
-    /// Connects to `authority` (`host:port`), shaking hands with `tls` when given.
-    pub async fn connect(authority: &str, tls: Option<&Tls>) -> Result<Self, ClientError> {
-        let tcp = TcpStream::connect(authority)
-            .await
-            .map_err(ClientError::Connect)?;
-        tcp.set_nodelay(true).map_err(ClientError::Connect)?;
-        let (stream, handshake_us) = match tls {
-            None => (Stream::Plain(tcp), None),
-            Some(tls) => {
-                let started = std::time::Instant::now();
-                let stream = tls.connect(authority, tcp).await?;
-                let took = started.elapsed().as_micros() as u64;
-                (Stream::Tls(Box::new(stream)), Some(took))
-            }
-        };
-        Ok(Self {
+    /// HTTP/1.1 on a socket [`super::dial`] opened.
+    pub fn new(stream: Stream) -> Self {
+        Self {
             stream,
-            handshake_us,
             // Allocated at the first read: 10,000 users' connections opened and idle stay small.
             input: BytesMut::new(),
             output: Vec::with_capacity(512),
-        })
+        }
     }
 
     /// False when the server closed the idle connection (or sent what nobody asked for): it is
@@ -285,7 +268,13 @@ impl Conn {
             len,
             framing,
             keep_alive,
-            notable_headers: super::notable_headers(status, response.headers),
+            notable_headers: super::notable_headers(status, |name| {
+                response
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name))
+                    .map(|h| h.value)
+            }),
         }))
     }
 

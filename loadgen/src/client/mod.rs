@@ -1,8 +1,9 @@
 //! Each user's own HTTP/1.1 keep-alive connections, spoken on the user's own task
-//! ([`http1`]), in plain TCP or over TLS ([`tls`]). A user holds at most one connection per
-//! origin: the shop, and the Toss mock's checkout.
+//! ([`http1`]), in plain TCP or over TLS ([`tls`]), or HTTP/2 when asked for ([`http2`]). A user
+//! holds at most one connection per origin: the shop, and the Toss mock's checkout.
 
 mod http1;
+mod http2;
 #[cfg(test)]
 mod tests;
 pub mod tls;
@@ -27,18 +28,16 @@ pub struct Response {
     pub notable_headers: Option<String>,
 }
 
-/// The headers that explain an error answer, as `Name: value; Name: value`.
-fn notable_headers(status: u16, headers: &[httparse::Header<'_>]) -> Option<String> {
+/// The headers that explain an error answer, as `Name: value; Name: value`; `header` finds one
+/// by name (any case).
+fn notable_headers<'a>(status: u16, header: impl Fn(&str) -> Option<&'a [u8]>) -> Option<String> {
     if status < 400 {
         return None;
     }
     let found: Vec<String> = ["Allow", "WWW-Authenticate", "Retry-After"]
         .iter()
         .filter_map(|shown| {
-            let h = headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(shown))?;
-            let value = std::str::from_utf8(h.value).ok()?;
+            let value = std::str::from_utf8(header(shown)?).ok()?;
             Some(format!("{shown}: {value}"))
         })
         .collect();
@@ -104,9 +103,26 @@ impl Origin {
     }
 }
 
+/// The protocol spoken on one connection.
+enum Wire {
+    H1(http1::Conn),
+    H2(http2::Conn),
+}
+
+impl Wire {
+    fn is_reusable(&mut self) -> bool {
+        match self {
+            Wire::H1(c) => c.is_reusable(),
+            Wire::H2(c) => c.is_reusable(),
+        }
+    }
+}
+
 struct Connection {
     origin: Origin,
-    conn: http1::Conn,
+    conn: Wire,
+    /// The TLS handshake that opened it, reported with its first request.
+    handshake_us: Option<u64>,
 }
 
 /// A user's connections, keyed by origin.
@@ -114,6 +130,9 @@ struct Connection {
 pub struct Connections {
     /// The run's TLS client; an https origin without one is refused.
     tls: Option<tls::Tls>,
+    /// HTTP/2 with prior knowledge on plain-http origins (`--http2`); https ones take what ALPN
+    /// agrees.
+    h2c: bool,
     open: Vec<Connection>,
     /// Every request's timeout, on one timer moved forward each time: tokio then only stores the
     /// later deadline, where a new timer per request would enter and leave the timer wheel.
@@ -123,9 +142,11 @@ pub struct Connections {
 const AGENT: &str = concat!("loadgen/", env!("CARGO_PKG_VERSION"));
 
 impl Connections {
-    pub fn new(tls: Option<tls::Tls>) -> Self {
+    /// `h2c`: speak HTTP/2 to plain-http origins without asking (the server must).
+    pub fn new(tls: Option<tls::Tls>, h2c: bool) -> Self {
         Self {
             tls,
+            h2c,
             ..Self::default()
         }
     }
@@ -153,9 +174,13 @@ impl Connections {
                 .deadline
                 .insert(Box::pin(tokio::time::sleep_until(until))),
         };
+        let dialer = Dialer {
+            tls: self.tls.as_ref(),
+            h2c: self.h2c,
+        };
         let exchange = exchange(
             &mut self.open,
-            self.tls.as_ref(),
+            dialer,
             method,
             origin,
             path.as_str(),
@@ -188,30 +213,38 @@ impl Connections {
     }
 }
 
+/// How a user opens a connection: the run's TLS client, and HTTP/2 by prior knowledge or not.
+#[derive(Clone, Copy)]
+struct Dialer<'a> {
+    tls: Option<&'a tls::Tls>,
+    h2c: bool,
+}
+
 /// One request on the user's connection to `authority`, opened first when there is none (or the
 /// server closed it); a connection the server will not keep is let go.
 async fn exchange(
     open: &mut Vec<Connection>,
-    tls: Option<&tls::Tls>,
+    dialer: Dialer<'_>,
     method: &Method,
     origin: &Origin,
     target: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ClientError> {
-    let i = ready(open, tls, origin).await?;
-    let tls_handshake_us = open[i].conn.handshake_us.take();
-    let answer = open[i]
-        .conn
-        .round_trip(&http1::Outgoing {
-            method,
-            target,
-            host: &origin.authority,
-            agent: AGENT,
-            headers,
-            body,
-        })
-        .await?;
+    let i = ready(open, dialer, origin).await?;
+    let tls_handshake_us = open[i].handshake_us.take();
+    let outgoing = http1::Outgoing {
+        method,
+        target,
+        host: &origin.authority,
+        agent: AGENT,
+        headers,
+        body,
+    };
+    let answer = match &mut open[i].conn {
+        Wire::H1(c) => c.round_trip(&outgoing).await?,
+        Wire::H2(c) => c.round_trip(&outgoing).await?,
+    };
     if !answer.keep_alive {
         open.swap_remove(i);
     }
@@ -226,7 +259,7 @@ async fn exchange(
 /// The index of an open connection to `origin`, opened now when there is none.
 async fn ready(
     open: &mut Vec<Connection>,
-    tls: Option<&tls::Tls>,
+    dialer: Dialer<'_>,
     origin: &Origin,
 ) -> Result<usize, ClientError> {
     if let Some(i) = open.iter().position(|c| c.origin == *origin) {
@@ -239,7 +272,7 @@ async fn ready(
     if http::HeaderValue::from_str(&origin.authority).is_err() {
         return Err(ClientError::Url(origin.authority.clone()));
     }
-    let tls = match (origin.tls, tls) {
+    let tls = match (origin.tls, dialer.tls) {
         (false, _) => None,
         (true, Some(tls)) => Some(tls),
         (true, None) => {
@@ -249,12 +282,44 @@ async fn ready(
             )));
         }
     };
-    let conn = http1::Conn::connect(&origin.authority, tls).await?;
+    let (conn, handshake_us) = dial(&origin.authority, tls, dialer.h2c).await?;
     open.push(Connection {
         origin: origin.clone(),
         conn,
+        handshake_us,
     });
     Ok(open.len() - 1)
+}
+
+/// Connects to `authority` (`host:port`), shakes hands with `tls` when given, and starts the
+/// protocol the two sides agree on: HTTP/2 when ALPN chose it (or `h2c` on plain TCP), HTTP/1.1
+/// otherwise. Returns the TLS handshake's time too.
+async fn dial(
+    authority: &str,
+    tls: Option<&tls::Tls>,
+    h2c: bool,
+) -> Result<(Wire, Option<u64>), ClientError> {
+    let tcp = TcpStream::connect(authority)
+        .await
+        .map_err(ClientError::Connect)?;
+    tcp.set_nodelay(true).map_err(ClientError::Connect)?;
+    let Some(tls) = tls else {
+        let wire = if h2c {
+            Wire::H2(http2::Conn::handshake(tcp, "http").await?)
+        } else {
+            Wire::H1(http1::Conn::new(http1::Stream::Plain(tcp)))
+        };
+        return Ok((wire, None));
+    };
+    let started = std::time::Instant::now();
+    let stream = tls.connect(authority, tcp).await?;
+    let took = Some(started.elapsed().as_micros() as u64);
+    let wire = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        Wire::H2(http2::Conn::handshake(stream, "https").await?)
+    } else {
+        Wire::H1(http1::Conn::new(http1::Stream::Tls(Box::new(stream))))
+    };
+    Ok((wire, took))
 }
 
 /// An absolute URL's origin and request target; None without a host.
@@ -268,28 +333,53 @@ pub fn target_of(url: &Uri) -> Option<(Origin, PathAndQuery)> {
 }
 
 /// Checks before any load that the host answers TCP (and completes a TLS handshake with the
-/// run's settings), so a typo or an untrusted certificate exits 2 with the reason.
+/// run's settings, and HTTP/2's preface with `--http2`), so a typo, an untrusted certificate or a
+/// server without h2c exits 2 with the reason. Returns the protocol the host agreed to speak.
 pub async fn preflight(
     host: &Uri,
     tls: Option<&tls::Tls>,
     timeout: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<&'static str> {
     let origin =
         Origin::of(host).ok_or_else(|| anyhow::anyhow!("--host {host} has no host:port"))?;
+    let http2 = tls.is_some_and(tls::Tls::http2);
+    let tls = if origin.tls { tls } else { None };
+    let h2c = http2 && !origin.tls;
+    let no_h2c = |why: &dyn std::fmt::Display| {
+        anyhow::anyhow!(
+            "{host} does not speak HTTP/2 with prior knowledge (--http2 on http://): {why}; use \
+             https:// (ALPN) or leave --http2 out"
+        )
+    };
     let connect = async {
-        let tcp = TcpStream::connect(origin.authority.as_str())
+        let (wire, _) = dial(&origin.authority, tls, h2c)
             .await
-            .map_err(|e| anyhow::anyhow!("target {host} is unreachable: {e}"))?;
-        if let (true, Some(tls)) = (origin.tls, tls) {
-            tls.connect(&origin.authority, tcp).await.map_err(|e| {
-                let why = match e {
-                    ClientError::Tls(why) => why,
-                    other => other.to_string(),
-                };
-                anyhow::anyhow!("TLS handshake with {host} failed: {why}")
+            .map_err(|e| match e {
+                ClientError::Connect(e) => anyhow::anyhow!("target {host} is unreachable: {e}"),
+                ClientError::Tls(why) => anyhow::anyhow!("TLS handshake with {host} failed: {why}"),
+                other if h2c => no_h2c(&other),
+                other => anyhow::anyhow!("{host}: {other}"),
             })?;
+        match wire {
+            Wire::H1(_) => Ok("HTTP/1.1"),
+            // h2's handshake only sends the preface; an answer in HTTP/2 (any status) is what
+            // shows that the server speaks it (a GET: h2 takes a HEAD's Content-Length as a body's).
+            Wire::H2(mut conn) if h2c => {
+                let headers = HeaderMap::new();
+                conn.round_trip(&http1::Outgoing {
+                    method: &Method::GET,
+                    target: "/",
+                    host: &origin.authority,
+                    agent: AGENT,
+                    headers: &headers,
+                    body: &[],
+                })
+                .await
+                .map_err(|e| no_h2c(&e))?;
+                Ok("HTTP/2")
+            }
+            Wire::H2(_) => Ok("HTTP/2"),
         }
-        Ok(())
     };
     match tokio::time::timeout(timeout, connect).await {
         Ok(done) => done,

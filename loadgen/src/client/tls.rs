@@ -1,7 +1,7 @@
 //! TLS for the users' connections, with rustls (no OpenSSL): the server is checked against the
 //! system's roots and a private CA (`--ca-cert`), or not at all (`--insecure`, for a staging shop's
 //! self-signed certificate, said loudly in the report). SNI is the host's name (none for an IP
-//! address, as RFC 6066 wants); ALPN offers http/1.1 only, the protocol spoken on the connection.
+//! address, as RFC 6066 wants); ALPN offers http/1.1, and h2 before it with `--http2`.
 //! One connector is made per run and shared by every user: handshakes then resume sessions from
 //! its cache, as browsers and Locust's clients do.
 
@@ -26,12 +26,16 @@ pub struct TlsOptions {
     pub ca_cert: Option<PathBuf>,
     /// Accept any certificate: the connection is encrypted but the server is not authenticated.
     pub insecure: bool,
+    /// Offer HTTP/2 by ALPN (`--http2`); the users' plain-http connections then speak it with
+    /// prior knowledge.
+    pub http2: bool,
 }
 
 /// The run's TLS client: cheap to clone, shared by every user.
 #[derive(Clone)]
 pub struct Tls {
     connector: tokio_rustls::TlsConnector,
+    http2: bool,
 }
 
 impl std::fmt::Debug for Tls {
@@ -69,10 +73,20 @@ impl Tls {
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = if options.http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         Ok(Self {
             connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            http2: options.http2,
         })
+    }
+
+    /// Whether `--http2` was asked for.
+    pub fn http2(&self) -> bool {
+        self.http2
     }
 
     /// The handshake on a connected socket; `authority` is the `host:port` the user asked for.

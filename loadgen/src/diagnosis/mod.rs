@@ -35,6 +35,7 @@ pub enum FindingId {
     ServerErrors,
     PoolSaturated,
     DbConnections,
+    DbConnectionChurn,
     NPlusOne,
     NoCache,
     InlineJobs,
@@ -51,7 +52,7 @@ pub enum FindingId {
 }
 
 impl FindingId {
-    pub const ALL: [FindingId; 18] = [
+    pub const ALL: [FindingId; 19] = [
         Self::GeneratorSaturated,
         Self::MethodNotAllowed,
         Self::ReservationSerializer,
@@ -61,6 +62,7 @@ impl FindingId {
         Self::ServerErrors,
         Self::PoolSaturated,
         Self::DbConnections,
+        Self::DbConnectionChurn,
         Self::NPlusOne,
         Self::NoCache,
         Self::InlineJobs,
@@ -84,6 +86,7 @@ impl FindingId {
             Self::ServerErrors => "server-errors",
             Self::PoolSaturated => "pool-saturated",
             Self::DbConnections => "db-connections",
+            Self::DbConnectionChurn => "db-connection-churn",
             Self::NPlusOne => "n-plus-one",
             Self::NoCache => "no-cache",
             Self::InlineJobs => "inline-jobs",
@@ -133,7 +136,7 @@ type Rule = fn(&View) -> Vec<Finding>;
 
 /// Every rule, in the order findings are listed: what makes the results untrustworthy first, then
 /// bugs, then bottlenecks.
-const RULES: [Rule; 14] = [
+const RULES: [Rule; 16] = [
     generic::generator_saturated,
     shop::method_not_allowed,
     shop::reservation_serializer,
@@ -142,7 +145,9 @@ const RULES: [Rule; 14] = [
     generic::server_errors,
     generic::pool_saturated,
     generic::db_connections,
+    generic::db_connection_churn,
     shop::n_plus_one,
+    generic::statements_per_request,
     shop::no_cache,
     shop::inline_jobs,
     generic::job_backlog,

@@ -40,6 +40,7 @@ fn metrics_point(t: u64, in_use: f64, backlog: f64) -> metrics::Point {
         jobs_backlog: Some(backlog),
         jobs_in_progress: Some(0.0),
         jobs_processed_per_s: Some(1.6),
+        ..Default::default()
     }
 }
 
@@ -125,7 +126,7 @@ fn clean() -> View {
                 .map(|t| metrics_point(t, (t % 3) as f64, (t % 4) as f64))
                 .collect(),
             jobs_processed: Some(200),
-            scrapes_failed: 0,
+            ..Default::default()
         }),
         processes: vec![process::Data {
             name: "shop".into(),

@@ -5,8 +5,14 @@
 //! done per second). Names are matched by suffix (`*_http_request_duration_seconds`,
 //! `*_db_pool_connections`, ...), so another exporter's prefix works too.
 //!
-//! The text format is parsed here (samples only; comments and `# EOF` skipped): the part of it a
-//! scrape needs is a few dozen lines, and no well-kept crate parses it without a server stack.
+//! A Django shop with django-prometheus is read into the same series: its per-view latency
+//! histogram (`django_http_requests_latency_seconds_by_view_method`, by `view` and `method`) as
+//! the routes, 5xx from `django_http_responses_total_by_status_view_method_total`, and its
+//! database wrapper's counters (`django_db_execute_total`, `django_db_query_duration_seconds`,
+//! `django_db_new_connections_total`, `django_db_errors_total`) as statements, query time, new
+//! connections and errors per second.
+//!
+//! The text format is parsed by [`super::exposition`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,86 +21,9 @@ use anyhow::{Context as _, bail};
 use http::{HeaderMap, Method, Uri};
 use serde::Serialize;
 
+use super::exposition::{Sample, bucket_quantile, parse};
 use super::{CONNECT_TIMEOUT, Monitor, Note};
 use crate::client::Connections;
-
-/// One sample line: `name{label="value",...} value`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
-}
-
-impl Sample {
-    pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Parses Prometheus' (or OpenMetrics') text format into samples; malformed lines are skipped.
-pub fn parse(text: &str) -> Vec<Sample> {
-    text.lines().filter_map(parse_line).collect()
-}
-
-fn parse_line(line: &str) -> Option<Sample> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let name_end = line.find(|c: char| c == '{' || c.is_whitespace())?;
-    let name = &line[..name_end];
-    let mut rest = &line[name_end..];
-    let mut labels = Vec::new();
-    if rest.starts_with('{') {
-        let mut chars = rest[1..].char_indices();
-        let mut key = String::new();
-        let mut end = None;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '}' => {
-                    end = Some(i + 2);
-                    break;
-                }
-                ',' | ' ' => {}
-                '=' => {
-                    // The value: a quoted string with \\, \" and \n escapes.
-                    if chars.next().map(|(_, c)| c) != Some('"') {
-                        return None;
-                    }
-                    let mut value = String::new();
-                    loop {
-                        match chars.next()?.1 {
-                            '"' => break,
-                            '\\' => match chars.next()?.1 {
-                                'n' => value.push('\n'),
-                                other => value.push(other),
-                            },
-                            other => value.push(other),
-                        }
-                    }
-                    labels.push((std::mem::take(&mut key), value));
-                }
-                c => key.push(c),
-            }
-        }
-        rest = &rest[end?..];
-    }
-    let value = rest.split_whitespace().next()?;
-    let value = match value {
-        "+Inf" | "Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        v => v.parse().ok()?,
-    };
-    Some(Sample {
-        name: name.to_owned(),
-        labels,
-        value,
-    })
-}
 
 /// A route's request-duration histogram, summed over its statuses.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -115,6 +44,23 @@ struct Scrape {
     jobs_backlog: Option<f64>,
     jobs_in_progress: Option<f64>,
     jobs_processed: Option<f64>,
+    /// Statements executed (django-prometheus' `execute_total`), summed over databases.
+    db_statements: Option<f64>,
+    /// The statements' time: (sum in seconds, count).
+    db_time: Option<(f64, f64)>,
+    db_new_connections: Option<f64>,
+    db_errors: Option<f64>,
+}
+
+/// The request-duration histograms read as routes: ours (and most exporters'), and
+/// django-prometheus' per-view one.
+fn is_latency(base: &str) -> bool {
+    base.ends_with("http_request_duration_seconds")
+        || base.ends_with("http_requests_latency_seconds_by_view_method")
+}
+
+fn add(total: &mut Option<f64>, value: f64) {
+    *total.get_or_insert(0.0) += value;
 }
 
 fn read(samples: &[Sample]) -> Scrape {
@@ -133,7 +79,7 @@ fn read(samples: &[Sample]) -> Scrape {
         };
         let n = x.name.as_str();
         if let Some(base) = n.strip_suffix("_bucket")
-            && base.ends_with("http_request_duration_seconds")
+            && is_latency(base)
         {
             let le = match x.label("le") {
                 Some("+Inf") => f64::INFINITY,
@@ -151,14 +97,29 @@ fn read(samples: &[Sample]) -> Scrape {
                     h.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
                 }
             }
-        } else if n.ends_with("http_request_duration_seconds_sum") {
+        } else if n.strip_suffix("_sum").is_some_and(is_latency) {
             s.routes.entry(route_key()).or_default().sum += x.value;
-        } else if n.ends_with("http_request_duration_seconds_count") {
+        } else if n.strip_suffix("_count").is_some_and(is_latency) {
             let h = s.routes.entry(route_key()).or_default();
             h.count += x.value;
             if x.label("status").is_some_and(|st| st.starts_with('5')) {
                 h.errors += x.value;
             }
+        } else if n.ends_with("http_responses_total_by_status_view_method_total") {
+            // django-prometheus counts answers by status apart from its latency histogram.
+            if x.label("status").is_some_and(|st| st.starts_with('5')) {
+                s.routes.entry(route_key()).or_default().errors += x.value;
+            }
+        } else if n.ends_with("db_execute_total") {
+            add(&mut s.db_statements, x.value);
+        } else if n.ends_with("db_query_duration_seconds_sum") {
+            s.db_time.get_or_insert((0.0, 0.0)).0 += x.value;
+        } else if n.ends_with("db_query_duration_seconds_count") {
+            s.db_time.get_or_insert((0.0, 0.0)).1 += x.value;
+        } else if n.ends_with("db_new_connections_total") {
+            add(&mut s.db_new_connections, x.value);
+        } else if n.ends_with("db_errors_total") {
+            add(&mut s.db_errors, x.value);
         } else if n.ends_with("db_pool_connections") {
             let state = x.label("state").unwrap_or("").to_owned();
             *s.pool.entry(state).or_default() += x.value;
@@ -171,53 +132,13 @@ fn read(samples: &[Sample]) -> Scrape {
         } else if n.ends_with("jobs_in_progress") {
             s.jobs_in_progress = Some(x.value);
         } else if n.ends_with("jobs_processed_total") || n.ends_with("jobs_processed") {
-            *s.jobs_processed.get_or_insert(0.0) += x.value;
+            add(&mut s.jobs_processed, x.value);
         }
     }
     // Our own scrapes are not the shop's traffic.
     s.routes
         .retain(|(_, route), _| !route.ends_with("/metrics"));
     s
-}
-
-/// The `q` quantile (0..1) of the observations between two cumulative bucket readings, by linear
-/// interpolation inside the bucket (as Prometheus' `histogram_quantile` does). Seconds.
-pub fn bucket_quantile(before: &[(f64, f64)], now: &[(f64, f64)], q: f64) -> Option<f64> {
-    let delta: Vec<(f64, f64)> = now
-        .iter()
-        .map(|(le, c)| {
-            let b = before
-                .iter()
-                .find(|(l, _)| l == le)
-                .map_or(0.0, |(_, c)| *c);
-            (*le, (c - b).max(0.0))
-        })
-        .collect();
-    let total = delta.last()?.1;
-    if total <= 0.0 {
-        return None;
-    }
-    let rank = q * total;
-    let mut lower = 0.0;
-    let mut below = 0.0;
-    for (le, count) in &delta {
-        if *count >= rank {
-            if le.is_infinite() {
-                // Above the last finite bound: that bound is all that is known.
-                return Some(lower);
-            }
-            let inside = count - below;
-            let share = if inside > 0.0 {
-                (rank - below) / inside
-            } else {
-                1.0
-            };
-            return Some(lower + (le - lower) * share);
-        }
-        lower = if le.is_finite() { *le } else { lower };
-        below = *count;
-    }
-    None
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -240,7 +161,7 @@ pub struct Route {
     pub points: Vec<RoutePoint>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Point {
     pub t: u64,
     pub pool_in_use: Option<f64>,
@@ -251,15 +172,33 @@ pub struct Point {
     pub jobs_backlog: Option<f64>,
     pub jobs_in_progress: Option<f64>,
     pub jobs_processed_per_s: Option<f64>,
+    /// Statements the application ran per second (django-prometheus' database wrapper).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_statements_per_s: Option<f64>,
+    /// Their mean time (ms); None in a second without statements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_statement_mean_ms: Option<f64>,
+    /// Database connections the application opened per second (Django's CONN_MAX_AGE = 0 opens
+    /// one per request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_new_connections_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_errors_per_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Data {
     pub url: String,
     pub routes: Vec<Route>,
     pub points: Vec<Point>,
     /// Jobs the shop's workers finished during the run.
     pub jobs_processed: Option<u64>,
+    /// Statements and new database connections during the run, where the application exports
+    /// them (django-prometheus).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_statements: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_new_connections: Option<u64>,
     pub scrapes_failed: u64,
 }
 
@@ -282,7 +221,8 @@ impl Metrics {
             .with_context(|| format!("--metrics-url {url:?} is not a URL"))?;
         let mut m = Self {
             url: uri,
-            connections: Connections::new(tls),
+            // A metrics endpoint is scraped over HTTP/1.1 unless its TLS server picks h2.
+            connections: Connections::new(tls, false),
             baseline: Scrape::default(),
             last: None,
             routes: BTreeMap::new(),
@@ -353,10 +293,16 @@ impl Metrics {
             self.routes.entry(key.clone()).or_default().push(point);
         }
         let pool = |state: &str| scrape.pool.get(state).copied();
-        let processed_rate = match (&previous, scrape.jobs_processed, seconds) {
-            (Some((p, _)), Some(now_done), Some(s)) => p
-                .jobs_processed
-                .map(|before| ((now_done - before) / s).max(0.0)),
+        // A counter's rate since the previous scrape.
+        let rate = |of: fn(&Scrape) -> Option<f64>| match (&previous, of(&scrape), seconds) {
+            (Some((p, _)), Some(now), Some(s)) => of(p).map(|before| ((now - before) / s).max(0.0)),
+            _ => None,
+        };
+        let statement_mean_ms = match (&previous, scrape.db_time) {
+            (Some((p, _)), Some((sum, count))) => {
+                let (sum0, count0) = p.db_time.unwrap_or_default();
+                (count > count0).then(|| (sum - sum0) / (count - count0) * 1000.0)
+            }
             _ => None,
         };
         self.points.push(Point {
@@ -367,7 +313,11 @@ impl Metrics {
             pool_waiting: pool("waiting"),
             jobs_backlog: scrape.jobs_backlog,
             jobs_in_progress: scrape.jobs_in_progress,
-            jobs_processed_per_s: processed_rate,
+            jobs_processed_per_s: rate(|s| s.jobs_processed),
+            db_statements_per_s: rate(|s| s.db_statements),
+            db_statement_mean_ms: statement_mean_ms,
+            db_new_connections_per_s: rate(|s| s.db_new_connections),
+            db_errors_per_s: rate(|s| s.db_errors),
         });
         self.last = Some((scrape, now));
     }
@@ -395,18 +345,18 @@ impl Metrics {
             })
             .filter(|r| r.requests > 0)
             .collect();
-        let jobs_processed = match (
-            last.and_then(|l| l.jobs_processed),
-            self.baseline.jobs_processed,
-        ) {
-            (Some(now), before) => Some((now - before.unwrap_or(0.0)).max(0.0) as u64),
-            _ => None,
+        // A counter's growth over the run.
+        let growth = |of: fn(&Scrape) -> Option<f64>| {
+            let now = last.and_then(of)?;
+            Some((now - of(&self.baseline).unwrap_or(0.0)).max(0.0) as u64)
         };
         Data {
             url: self.url.to_string(),
             routes,
             points: self.points.clone(),
-            jobs_processed,
+            jobs_processed: growth(|s| s.jobs_processed),
+            db_statements: growth(|s| s.db_statements),
+            db_new_connections: growth(|s| s.db_new_connections),
             scrapes_failed: self.failed,
         }
     }
@@ -465,21 +415,6 @@ shop_jobs_processed_total{kind="points",outcome="ok"} 4
 "#;
 
     #[test]
-    fn the_text_format_parses() {
-        let samples = parse(SHOP);
-        assert_eq!(samples.len(), 18);
-        let s = &samples[0];
-        assert_eq!(s.name, "shop_http_requests_total");
-        assert_eq!(s.label("route"), Some("/api/products/"));
-        assert_eq!(s.value, 10.0);
-        let odd = parse(r#"x{a="q\"uote\\d,}",b="2"} 1.5e3 1700000000"#);
-        assert_eq!(odd[0].labels[0].1, "q\"uote\\d,}");
-        assert_eq!(odd[0].label("b"), Some("2"));
-        assert_eq!(odd[0].value, 1500.0);
-        assert!(parse("broken{a=1} 2\nplain 3").len() == 1);
-    }
-
-    #[test]
     fn scrapes_sum_statuses_and_skip_metrics() {
         let s = read(&parse(SHOP));
         assert_eq!(s.routes.len(), 1, "/metrics itself is left out");
@@ -493,18 +428,5 @@ shop_jobs_processed_total{kind="points",outcome="ok"} 4
         assert_eq!(s.pool_max, Some(5.0));
         assert_eq!(s.jobs_backlog, Some(7.0));
         assert_eq!(s.jobs_processed, Some(8.0));
-    }
-
-    #[test]
-    fn quantiles_interpolate_inside_buckets() {
-        let before = [(0.01, 0.0), (0.1, 0.0), (f64::INFINITY, 0.0)];
-        let now = [(0.01, 50.0), (0.1, 100.0), (f64::INFINITY, 100.0)];
-        let p50 = bucket_quantile(&before, &now, 0.5).unwrap();
-        assert!((p50 - 0.01).abs() < 1e-9);
-        let p95 = bucket_quantile(&before, &now, 0.95).unwrap();
-        assert!((p95 - 0.091).abs() < 1e-9, "{p95}");
-        assert_eq!(bucket_quantile(&now, &now, 0.95), None, "nothing new");
-        let over = [(0.01, 0.0), (0.1, 0.0), (f64::INFINITY, 4.0)];
-        assert_eq!(bucket_quantile(&before, &over, 0.95), Some(0.1));
     }
 }

@@ -5,6 +5,7 @@
 //! draws both on one axis), and never fails the run: a monitor that cannot connect or read leaves
 //! a note in the report instead.
 
+mod exposition;
 pub mod metrics;
 pub mod postgres;
 pub mod process;

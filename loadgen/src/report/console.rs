@@ -159,6 +159,9 @@ pub fn final_report(r: &Results) -> String {
         agg.fail_ratio() * 100.0,
         r.failure_band()
     );
+    if let Some(protocol) = &r.meta.protocol {
+        let _ = writeln!(out, "Protocol: {protocol} (--http2)");
+    }
     if let Some(avg) = agg.tls_handshake_avg_ms() {
         let _ = writeln!(
             out,

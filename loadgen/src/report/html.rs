@@ -54,6 +54,9 @@ pub fn render(r: &Results) -> String {
              traffic was encrypted, but the server it went to was not authenticated.</p>\n",
         );
     }
+    if let Some(protocol) = &m.protocol {
+        let _ = writeln!(h, "<p>Protocol: {} (--http2)</p>", esc(protocol));
+    }
     if let Some(w) = r.saturation.warning() {
         let _ = writeln!(h, "<p class=\"warn\">{}</p>", esc(&w));
     }

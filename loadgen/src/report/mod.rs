@@ -36,6 +36,10 @@ pub struct Meta {
     /// HTTPS with `--insecure`: the server's certificate was not checked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls_insecure: bool,
+    /// With `--http2`: the protocol the host agreed to (`HTTP/2`, or `HTTP/1.1` when its ALPN
+    /// declined h2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
     /// The plan's stages: not in summary.json, whose stages carry their name and load
     /// themselves (so a summary read back has none here).
     #[serde(skip)]

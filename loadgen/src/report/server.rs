@@ -337,6 +337,24 @@ fn metrics_charts(m: &crate::monitor::metrics::Data, n: usize, marks: &[f64]) ->
             marks,
         ));
     }
+    if m.points.iter().any(|p| p.db_statements_per_s.is_some()) {
+        charts.push(line_chart(
+            "Database, as the application counts it (per second)",
+            "per second",
+            &[
+                series("statements", &|p| p.db_statements_per_s),
+                series("new connections", &|p| p.db_new_connections_per_s),
+                series("errors", &|p| p.db_errors_per_s),
+            ],
+            marks,
+        ));
+        charts.push(line_chart(
+            "Mean statement time (ms, the application's histogram)",
+            "ms",
+            &[series("mean", &|p| p.db_statement_mean_ms)],
+            marks,
+        ));
+    }
     charts
 }
 

@@ -161,9 +161,10 @@ pub(super) fn small_run() -> Results {
                 jobs_backlog: Some(0.0),
                 jobs_in_progress: Some(0.0),
                 jobs_processed_per_s: Some(0.0),
+                ..Default::default()
             }],
             jobs_processed: Some(0),
-            scrapes_failed: 0,
+            ..Default::default()
         }),
         processes: vec![process::Data {
             name: "target-shop".into(),
@@ -195,6 +196,7 @@ pub(super) fn small_run() -> Results {
             seed: 7,
             command: "loadgen run --phase smoke".into(),
             tls_insecure: false,
+            protocol: None,
             stages: Vec::new(),
         },
         recorder: rec,

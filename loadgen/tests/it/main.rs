@@ -5,10 +5,13 @@
 
 mod stub;
 
+mod celery;
 mod cli;
 mod compare;
+mod django;
 mod engine;
-mod monitors;
+mod http2;
+pub mod monitors;
 mod open_model;
 mod outputs;
 mod sessions;

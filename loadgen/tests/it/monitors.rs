@@ -18,7 +18,7 @@ use redis::AsyncCommands as _;
 use crate::stub::{self, loadgen, summary, text};
 
 /// A real stack, or a failure that says what is missing and how to get it.
-async fn stack() -> Stack {
+pub async fn stack() -> Stack {
     let provider = std::env::var("SHOPLOAD_PROVIDER")
         .ok()
         .map(|p| p.parse::<Provider>().unwrap())

@@ -19,7 +19,9 @@ struct Front {
     ca_pem: String,
 }
 
-async fn tls_front(upstream: SocketAddr) -> Front {
+/// A server configuration with a certificate for `localhost` and `127.0.0.1` that a test CA
+/// signed, offering `alpn`; and that CA's PEM.
+pub fn server_config(alpn: &[&[u8]]) -> (rustls::ServerConfig, String) {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -41,7 +43,12 @@ async fn tls_front(upstream: SocketAddr) -> Front {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )
         .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    (config, ca.pem())
+}
+
+async fn tls_front(upstream: SocketAddr) -> Front {
+    let (config, ca_pem) = server_config(&[b"http/1.1"]);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -63,10 +70,7 @@ async fn tls_front(upstream: SocketAddr) -> Front {
             });
         }
     });
-    Front {
-        addr,
-        ca_pem: ca.pem(),
-    }
+    Front { addr, ca_pem }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -370,6 +370,7 @@ mod tests {
                 seed: 1,
                 command: "loadgen run".into(),
                 tls_insecure: false,
+                protocol: None,
                 stages: Vec::new(),
             },
             passed: true,

@@ -366,3 +366,121 @@ pub(crate) fn redis_memory(v: &View) -> Vec<Finding> {
             .into(),
     }]
 }
+
+/// The requests the application counted (its exported routes), else the run's own.
+fn server_requests(v: &View, m: &crate::monitor::metrics::Data) -> u64 {
+    match m.routes.iter().map(|r| r.requests).sum::<u64>() {
+        0 => v.requests,
+        n => n,
+    }
+}
+
+/// N+1 read from the application's own statement counter (django-prometheus'
+/// `django_db_execute_total`) where PostgreSQL's statements are not watched: a team's staging
+/// shop often exports its metrics but gives no database login.
+pub(crate) fn statements_per_request(v: &View) -> Vec<Finding> {
+    let Some(server) = &v.server else {
+        return Vec::new();
+    };
+    if server
+        .postgres
+        .as_ref()
+        .is_some_and(|p| p.statements.is_some())
+    {
+        return Vec::new(); // `n-plus-one` reads the statements themselves
+    }
+    let Some(m) = &server.metrics else {
+        return Vec::new();
+    };
+    let (Some(statements), requests) = (m.db_statements, server_requests(v, m)) else {
+        return Vec::new();
+    };
+    if requests == 0 || statements < 200 {
+        return Vec::new();
+    }
+    let per = statements as f64 / requests as f64;
+    if per < 10.0 {
+        return Vec::new();
+    }
+    let slowest = m
+        .routes
+        .iter()
+        .filter(|r| r.method == "GET" && r.requests >= 10)
+        .max_by(|a, b| {
+            a.mean_ms
+                .unwrap_or(0.0)
+                .total_cmp(&b.mean_ms.unwrap_or(0.0))
+        });
+    let mean_ms = m
+        .points
+        .iter()
+        .filter_map(|p| p.db_statement_mean_ms)
+        .collect::<Vec<_>>();
+    let mut evidence = format!(
+        "the application ran {statements} statements for the {requests} requests it answered \
+         ({per:.1} per request; {})",
+        m.url
+    );
+    if !mean_ms.is_empty() {
+        let mean = mean_ms.iter().sum::<f64>() / mean_ms.len() as f64;
+        let _ = write!(evidence, "; {} per statement on average", ms(Some(mean)));
+    }
+    if let Some(r) = slowest {
+        let _ = write!(
+            evidence,
+            "; the slowest read: {} {} at {} mean on the server",
+            r.method,
+            r.route,
+            ms(r.mean_ms)
+        );
+    }
+    vec![Finding {
+        id: FindingId::NPlusOne,
+        title: format!("{per:.0} database statements per request (N+1)"),
+        evidence,
+        fix: "load the related rows with the list, not one query per row: select_related / \
+              prefetch_related in Django (django-debug-toolbar or assertNumQueries shows the view); \
+              --db-url with pg_stat_statements names the statement"
+            .into(),
+    }]
+}
+
+/// A new database connection for most requests: Django's default `CONN_MAX_AGE = 0` closes the
+/// connection at the end of every request, so each one pays PostgreSQL's connection start-up
+/// (a process fork and authentication, milliseconds) before its first query.
+pub(crate) fn db_connection_churn(v: &View) -> Vec<Finding> {
+    let Some(m) = v.server.as_ref().and_then(|s| s.metrics.as_ref()) else {
+        return Vec::new();
+    };
+    let (Some(opened), requests) = (m.db_new_connections, server_requests(v, m)) else {
+        return Vec::new();
+    };
+    if opened < 50 || requests == 0 || (opened as f64) < requests as f64 * 0.5 {
+        return Vec::new();
+    }
+    let peak = m
+        .points
+        .iter()
+        .filter_map(|p| Some((p.t, p.db_new_connections_per_s?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let mut evidence = format!(
+        "{opened} database connections opened for {requests} requests ({:.0} %; {})",
+        pct(opened, requests),
+        m.url
+    );
+    if let Some((t, rate)) = peak {
+        let _ = write!(evidence, "; up to {rate:.0} a second at {}", v.clock(t));
+    }
+    vec![Finding {
+        id: FindingId::DbConnectionChurn,
+        title: format!(
+            "a new database connection for {:.0} % of requests",
+            pct(opened, requests)
+        ),
+        evidence,
+        fix: "keep connections open between requests: CONN_MAX_AGE = 60 (with \
+              CONN_HEALTH_CHECKS = True) in Django's DATABASES, or a pool (Django 5.1's \
+              OPTIONS pool with psycopg 3, or PgBouncer in transaction mode)"
+            .into(),
+    }]
+}
