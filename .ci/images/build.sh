@@ -146,7 +146,6 @@ build_nginx() {
   import "$dir" "$nginx_image" \
     --change "ENV PATH=$path" \
     --change 'EXPOSE 8443' \
-    --change 'STOPSIGNAL SIGQUIT' \
     --change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
     --change 'CMD ["nginx"]'
   rm -rf "$dir"

@@ -423,6 +423,11 @@ fn aggregated_from_locust_csv(prefix: &Path) -> anyhow::Result<(f64, f64)> {
         .context("no Aggregated row in Locust's CSV")?;
     let cells: Vec<&str> = row.split(',').collect();
     let requests: f64 = cells.get(2).context("short row")?.parse()?;
+    let failures: f64 = cells.get(3).context("short row")?.parse()?;
+    // Failed requests (a refused certificate, a closed port) are fast and count as requests.
+    if failures > 0.0 {
+        bail!("{failures} of Locust's {requests} requests failed: see {}", path.display());
+    }
     let rps: f64 = cells.get(9).context("short row")?.parse()?;
     Ok((rps, requests))
 }
