@@ -73,7 +73,7 @@ fi
 
 section "compose smoke: release binaries"
 started=$SECONDS
-cargo build --release --locked -p target-shop -p toss-mock -p loadgen -p fixtures
+cargo build --release --locked -p xtask -p target-shop -p toss-mock -p loadgen -p fixtures
 echo "built in $((SECONDS - started)) s"
 
 section "compose smoke: up"

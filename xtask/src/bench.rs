@@ -187,27 +187,30 @@ fn seconds_in(summary: &str) -> Option<f64> {
     after.split_whitespace().next()?.parse().ok()
 }
 
+/// What every release build of the workspace selects (xtask-launch's list too).
+const RELEASE_PACKAGES: [&str; 5] = ["xtask", "loadgen", "target-shop", "toss-mock", "fixtures"];
+
 /// Builds `package` in release mode once (incremental) and returns its binary.
 pub fn build_release(package: &str) -> anyhow::Result<PathBuf> {
     Ok(build_release_all(&[package])?.remove(0))
 }
 
-/// Builds several packages' release binaries in one cargo run (one lock, shared dependencies).
-/// xtask is in the same run, so cargo resolves the features `cargo xtask` (a release build of
-/// xtask) resolved and reuses every dependency it compiled: a first phase links the binaries
-/// rather than compiling the tree a second time.
+/// Builds several packages' release binaries: always the same release build as `cargo xtask`
+/// makes first (`xtask-launch`: xtask and the four binaries together), so cargo resolves the
+/// same features and every dependency compiled then is reused; a build for fewer packages would
+/// resolve others and compile part of the tree again.
 pub fn build_release_all(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     eprintln!(
-        "building the release binaries ({}): seconds once `cargo xtask` itself is built in \
-         release (a debug xtask compiles the tree again: about 10 minutes on 2 cores)",
+        "building the release binaries ({}): seconds after `cargo xtask`'s own build (a first \
+         build on 2 cores: 10-15 minutes)",
         packages.join(", ")
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     // Cargo's own progress (a bar on a terminal, a line per crate otherwise): a first build takes
     // minutes and must not look like a hang.
-    command.args(["build", "--release", "-p", "xtask"]);
-    for p in packages {
+    command.args(["build", "--release"]);
+    for p in RELEASE_PACKAGES {
         command.args(["-p", p]);
     }
     // `cargo xtask` (cargo run) hands xtask its own package's variables; build scripts that
@@ -230,7 +233,10 @@ pub fn build_release_all(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("cargo build --release -p {} failed", packages.join(" -p "));
+        bail!(
+            "cargo build --release -p {} failed",
+            RELEASE_PACKAGES.join(" -p ")
+        );
     }
     Ok(packages
         .iter()

@@ -426,7 +426,10 @@ fn aggregated_from_locust_csv(prefix: &Path) -> anyhow::Result<(f64, f64)> {
     let failures: f64 = cells.get(3).context("short row")?.parse()?;
     // Failed requests (a refused certificate, a closed port) are fast and count as requests.
     if failures > 0.0 {
-        bail!("{failures} of Locust's {requests} requests failed: see {}", path.display());
+        bail!(
+            "{failures} of Locust's {requests} requests failed: see {}",
+            path.display()
+        );
     }
     let rps: f64 = cells.get(9).context("short row")?.parse()?;
     Ok((rps, requests))
