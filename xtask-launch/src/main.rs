@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     if !xtask.exists() {
         eprintln!(
             "building shopload in release (xtask, loadgen, target-shop, toss-mock, fixtures): a \
-             first build compiles about 400 crates, 10-15 minutes on 2 cores; later ones take \
+             first build compiles about 400 crates, 5-15 minutes on 2 cores; later ones take \
              seconds"
         );
     }

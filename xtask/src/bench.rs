@@ -202,7 +202,7 @@ pub fn build_release(package: &str) -> anyhow::Result<PathBuf> {
 pub fn build_release_all(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     eprintln!(
         "building the release binaries ({}): seconds after `cargo xtask`'s own build (a first \
-         build on 2 cores: 10-15 minutes)",
+         build on 2 cores: 5-15 minutes)",
         packages.join(", ")
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
