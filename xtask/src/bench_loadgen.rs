@@ -18,6 +18,7 @@ use launcher::{Launch, Service, free_port, procfs};
 use nix::sys::resource::{UsageWho, getrusage};
 
 use crate::bench::build_release;
+use crate::bench_rounds::Rounds;
 use crate::workspace;
 
 pub(crate) const CONNECTIONS: &str = "50";
@@ -53,13 +54,10 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
         "[[task]]\n[[task.request]]\npath = \"/\"\n",
     )?;
 
-    let mut figures: Vec<(&'static str, Vec<Client>)> = Vec::new();
+    let mut rounds_seen = Rounds::default();
     for round in 1..=rounds {
         eprintln!("round {round} of {rounds}");
-        let mut add = |client: Client| match figures.iter_mut().find(|(n, _)| *n == client.name) {
-            Some((_, all)) => all.push(client),
-            None => figures.push((client.name, vec![client])),
-        };
+        let mut add = |client: Client| rounds_seen.add(client);
         add(measure("wrk", || wrk_run(&url))?);
         add(measure("Locust FastHttpUser", || {
             locust_run(&locust, &dir, &url)
@@ -77,29 +75,8 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
             })?);
         }
     }
-    let median = |name: &str| -> anyhow::Result<Client> {
-        let (_, all) = figures
-            .iter()
-            .find(|(n, _)| *n == name)
-            .with_context(|| format!("no figure for {name}"))?;
-        let mut rps: Vec<&Client> = all.iter().collect();
-        rps.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
-        Ok(*rps[rps.len() / 2])
-    };
-    // A ratio is taken within each round (the two runs a minute apart) and its median reported.
-    let ratio = |a: &str, b: &str| -> f64 {
-        let of = |name: &str| figures.iter().find(|(n, _)| *n == name).map(|(_, all)| all);
-        let (Some(a), Some(b)) = (of(a), of(b)) else {
-            return f64::NAN;
-        };
-        let mut each: Vec<f64> = a
-            .iter()
-            .zip(b)
-            .map(|(a, b)| a.requests_per_second / b.requests_per_second)
-            .collect();
-        each.sort_by(f64::total_cmp);
-        each.get(each.len() / 2).copied().unwrap_or(f64::NAN)
-    };
+    let median = |name: &str| rounds_seen.median(name);
+    let ratio = |a: &str, b: &str| rounds_seen.ratio(a, b);
     let wrk = median("wrk")?;
     let locust_figure = median("Locust FastHttpUser")?;
     let loadgen_figure = median("loadgen")?;
@@ -116,15 +93,7 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
     nginx.stop().await.context("stopping nginx")?;
     let (p99, p999) = accuracy(&loadgen, &dir).await?;
 
-    println!();
-    println!("every round (req/s):");
-    for (name, all) in &figures {
-        let each: Vec<String> = all
-            .iter()
-            .map(|c| format!("{:.0}", c.requests_per_second))
-            .collect();
-        println!("  {name:<32} {}", each.join("  "));
-    }
+    rounds_seen.print_every_round();
     println!();
     println!(
         "{:<32} {:>12} {:>14}",

@@ -14,6 +14,7 @@ use launcher::{Launch, Service, free_port};
 
 use crate::bench::build_release;
 use crate::bench_loadgen::{Client, loadgen_run, locust_run, measure, which, wrk_run};
+use crate::bench_rounds::Rounds;
 use crate::workspace;
 
 pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
@@ -41,13 +42,10 @@ pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
         "[[task]]\n[[task.request]]\npath = \"/\"\n",
     )?;
 
-    let mut figures: Vec<(&'static str, Vec<Client>)> = Vec::new();
+    let mut rounds_seen = Rounds::default();
     for round in 1..=rounds {
         eprintln!("round {round} of {rounds} (HTTPS)");
-        let mut add = |client: Client| match figures.iter_mut().find(|(n, _)| *n == client.name) {
-            Some((_, all)) => all.push(client),
-            None => figures.push((client.name, vec![client])),
-        };
+        let mut add = |client: Client| rounds_seen.add(client);
         add(measure("wrk, https", || wrk_run(&url))?);
         add(measure("Locust FastHttpUser, https", || {
             locust_run(&locust, &dir, &url)
@@ -74,39 +72,7 @@ pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
     }
     nginx.stop().await.context("stopping nginx")?;
 
-    let of = |name: &str| {
-        figures
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, all)| all.as_slice())
-            .unwrap_or_default()
-    };
-    let median = |name: &str| -> anyhow::Result<Client> {
-        let mut all: Vec<&Client> = of(name).iter().collect();
-        all.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
-        all.get(all.len() / 2)
-            .map(|c| **c)
-            .with_context(|| format!("no figure for {name}"))
-    };
-    // Each ratio within its round (the runs a minute apart), the median of those reported.
-    let ratio = |a: &str, b: &str| -> f64 {
-        let mut each: Vec<f64> = of(a)
-            .iter()
-            .zip(of(b))
-            .map(|(a, b)| a.requests_per_second / b.requests_per_second)
-            .collect();
-        each.sort_by(f64::total_cmp);
-        each.get(each.len() / 2).copied().unwrap_or(f64::NAN)
-    };
-    println!();
-    println!("every round (req/s):");
-    for (name, all) in &figures {
-        let each: Vec<String> = all
-            .iter()
-            .map(|c| format!("{:.0}", c.requests_per_second))
-            .collect();
-        println!("  {name:<32} {}", each.join("  "));
-    }
+    rounds_seen.print_every_round();
     println!();
     println!(
         "{:<32} {:>12} {:>14}",
@@ -115,14 +81,14 @@ pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
         "CPU µs/request"
     );
     for name in ["wrk, https", "Locust FastHttpUser, https", "loadgen, https"] {
-        let c = median(name)?;
+        let c = rounds_seen.median(name)?;
         println!(
             "{:<32} {:>12.0} {:>14.1}",
             c.name, c.requests_per_second, c.cpu_us_per_request
         );
     }
-    let vs_wrk = ratio("loadgen, https", "wrk, https");
-    let vs_locust = ratio("loadgen, https", "Locust FastHttpUser, https");
+    let vs_wrk = rounds_seen.ratio("loadgen, https", "wrk, https");
+    let vs_locust = rounds_seen.ratio("loadgen, https", "Locust FastHttpUser, https");
     println!();
     println!("     loadgen / Locust FastHttpUser over HTTPS = {vs_locust:.1}x");
     let ok = vs_wrk >= 0.8;

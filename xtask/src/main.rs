@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_loadgen;
+mod bench_rounds;
 mod bench_shop;
 mod bench_tls;
 mod bench_toss;

@@ -12,7 +12,7 @@ use hyper::{Request, Response, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::stub::{ROOT, Server, loadgen, scenario, summary, text};
-use crate::tls::server_config;
+use crate::tls::{server_config, tls_front};
 
 /// The requests an h2 server answered, by protocol.
 #[derive(Default)]
@@ -190,27 +190,9 @@ async fn http2_falls_back_to_http1_where_the_server_declines_and_h2c_needs_a_ser
     scenario(d, "s.toml", ROOT);
 
     // ALPN: a TLS server offering only http/1.1 gets HTTP/1.1, and the run says so.
-    let (config, ca_pem) = server_config(&[b"http/1.1"]);
-    std::fs::write(d.join("ca.pem"), ca_pem).unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let front = listener.local_addr().unwrap();
-    let upstream = server.addr;
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(mut plain) = tokio::net::TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    let host = format!("https://localhost:{}", front.port());
+    let front = tls_front(server.addr).await;
+    std::fs::write(d.join("ca.pem"), &front.ca_pem).unwrap();
+    let host = format!("https://localhost:{}", front.addr.port());
     let out = run_h2(d, &host, &["--ca-cert", "ca.pem"]).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

@@ -14,9 +14,9 @@ use crate::stub::{ROOT, Server, loadgen, scenario, summary, text};
 /// A TLS front on 127.0.0.1:0 forwarding each connection to `upstream` in plain TCP, as an
 /// Nginx or a load balancer ends TLS before a shop; and the PEM of the CA that signed its
 /// certificate (for `localhost` and `127.0.0.1`).
-struct Front {
-    addr: SocketAddr,
-    ca_pem: String,
+pub struct Front {
+    pub addr: SocketAddr,
+    pub ca_pem: String,
 }
 
 /// A server configuration with a certificate for `localhost` and `127.0.0.1` that a test CA
@@ -47,7 +47,7 @@ pub fn server_config(alpn: &[&[u8]]) -> (rustls::ServerConfig, String) {
     (config, ca.pem())
 }
 
-async fn tls_front(upstream: SocketAddr) -> Front {
+pub async fn tls_front(upstream: SocketAddr) -> Front {
     let (config, ca_pem) = server_config(&[b"http/1.1"]);
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
