@@ -21,7 +21,7 @@ use crate::bench::build_release;
 use crate::bench_rounds::Rounds;
 use crate::workspace;
 
-pub(crate) const CONNECTIONS: &str = "50";
+const CONNECTIONS: &str = "50";
 const SECONDS: u64 = 10;
 
 #[derive(Clone, Copy)]
@@ -38,21 +38,8 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
         })?;
     }
     let loadgen = build_release("loadgen")?;
-    let dir = workspace::root()
-        .join("target")
-        .join("shopload")
-        .join("bench-loadgen");
-    std::fs::create_dir_all(&dir)?;
-    let locust = workspace::venv_bin("locust")?;
-    let (nginx, url) = nginx(&dir).await?;
-    std::fs::write(
-        dir.join("locustfile.py"),
-        "from locust import FastHttpUser, task\n\n\nclass Trivial(FastHttpUser):\n    @task\n    def root(self):\n        self.client.get(\"/\")\n",
-    )?;
-    std::fs::write(
-        dir.join("trivial.toml"),
-        "[[task]]\n[[task.request]]\npath = \"/\"\n",
-    )?;
+    let (dir, locust) = workdir("bench-loadgen")?;
+    let (nginx, url) = nginx(&dir, false).await?;
 
     let mut rounds_seen = Rounds::default();
     for round in 1..=rounds {
@@ -62,13 +49,15 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
         add(measure("Locust FastHttpUser", || {
             locust_run(&locust, &dir, &url)
         })?);
-        add(measure("loadgen", || trivial_run(&loadgen, &dir, &url))?);
+        add(measure("loadgen", || {
+            trivial_run(&loadgen, &dir, &url, &[])
+        })?);
         add(measure("loadgen, shop scenario", || {
             shop_run(&loadgen, &dir, &url)
         })?);
         if let Some(old) = baseline {
             add(measure("baseline loadgen", || {
-                trivial_run(old, &dir, &url)
+                trivial_run(old, &dir, &url, &[])
             })?);
             add(measure("baseline loadgen, shop scenario", || {
                 shop_run(old, &dir, &url)
@@ -204,22 +193,42 @@ pub(crate) fn locust_run(locust: &Path, dir: &Path, url: &str) -> anyhow::Result
 }
 
 /// loadgen on the trivial endpoint: requests/s and requests.
-fn trivial_run(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<(f64, f64)> {
-    loadgen_run(
-        loadgen,
-        dir,
-        &[
-            "-H",
-            url,
-            "-f",
-            "trivial.toml",
-            "-u",
-            CONNECTIONS,
-            "-r",
-            "1000",
-        ],
-        "trivial.json",
-    )
+/// `extra`: more flags (`--ca-cert ca.pem` over HTTPS).
+pub(crate) fn trivial_run(
+    loadgen: &Path,
+    dir: &Path,
+    url: &str,
+    extra: &[&str],
+) -> anyhow::Result<(f64, f64)> {
+    let flags = [
+        "-H",
+        url,
+        "-f",
+        "trivial.toml",
+        "-u",
+        CONNECTIONS,
+        "-r",
+        "1000",
+    ];
+    loadgen_run(loadgen, dir, &[&flags[..], extra].concat(), "trivial.json")
+}
+
+/// `target/shopload/NAME` with the trivial endpoint's Locust file and loadgen scenario in it, and
+/// Locust from the project's venv.
+pub(crate) fn workdir(name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = workspace::root().join("target").join("shopload").join(name);
+    std::fs::create_dir_all(&dir)?;
+    let locust = workspace::venv_bin("locust")?;
+    // FastHttpUser checks no certificate (`insecure = True` is its default): said, not assumed.
+    std::fs::write(
+        dir.join("locustfile.py"),
+        "from locust import FastHttpUser, task\n\n\nclass Trivial(FastHttpUser):\n    insecure = True\n\n    @task\n    def root(self):\n        self.client.get(\"/\")\n",
+    )?;
+    std::fs::write(
+        dir.join("trivial.toml"),
+        "[[task]]\n[[task.request]]\npath = \"/\"\n",
+    )?;
+    Ok((dir, locust))
 }
 
 /// loadgen's built-in shop scenario, without think time, against the stub: every request
@@ -262,7 +271,7 @@ fn shop_run(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<(f64, f64)>
 
 /// One pinned loadgen run of SECONDS; requests/s and requests from its summary.json. A run with
 /// failures is refused: a stub that does not answer as the scenario expects measures nothing.
-pub(crate) fn loadgen_run(
+fn loadgen_run(
     loadgen: &Path,
     dir: &Path,
     args: &[&str],
@@ -347,12 +356,22 @@ const SHOP_STUB: &str = concat!(
 );
 
 /// nginx pinned to core 0 (the trivial endpoint at `/`, the shop stub under `/shop/`), and its
-/// base URL.
-async fn nginx(dir: &Path) -> anyhow::Result<(Service, String)> {
-    let port = free_port()?;
+/// base URL. With `tls`, that is HTTPS with `dir`'s `server.pem` and `server.key`, and plain HTTP
+/// on another port serves the health check.
+pub(crate) async fn nginx(dir: &Path, tls: bool) -> anyhow::Result<(Service, String)> {
+    let (port, plain) = (free_port()?, free_port()?);
     let prefix = dir.join("nginx");
     std::fs::create_dir_all(prefix.join("logs"))?;
     let conf = prefix.join("nginx.conf");
+    let listen = if tls {
+        format!(
+            "listen 127.0.0.1:{port} ssl;\n    listen 127.0.0.1:{plain};\n    \
+             ssl_certificate {dir}/server.pem;\n    ssl_certificate_key {dir}/server.key;\n",
+            dir = dir.display()
+        )
+    } else {
+        format!("listen 127.0.0.1:{port};\n")
+    };
     std::fs::write(
         &conf,
         format!(
@@ -360,26 +379,28 @@ async fn nginx(dir: &Path) -> anyhow::Result<(Service, String)> {
              events {{ worker_connections 20000; }}\n\
              http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 120s;\n\
                client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
-               server {{\n    listen 127.0.0.1:{port};\n    location / {{ default_type text/plain; return 200 \"ok\"; }}\n{shop}  }}\n}}\n",
+               ssl_session_cache shared:SSL:10m;\n\
+               server {{\n    {listen}    location / {{ default_type text/plain; return 200 \"ok\"; }}\n{shop}  }}\n}}\n",
             shop = SHOP_STUB,
             pid = prefix.join("nginx.pid").display(),
             err = prefix.join("logs").join("error.log").display(),
             tmp = prefix.display(),
         ),
     )?;
-    let base = format!("http://127.0.0.1:{port}");
+    let health = if tls { plain } else { port };
     let nginx = Launch::new("taskset", prefix.join("logs").join("stdout.log"))
         .name("nginx")
         .args(["-c", "0", "nginx", "-p"])
         .arg(&prefix)
         .arg("-c")
         .arg(&conf)
-        .health(format!("{base}/"))
+        .health(format!("http://127.0.0.1:{health}/"))
         .deadline(Duration::from_secs(10))
         .start()
         .await
         .context("starting nginx")?;
-    Ok((nginx, base))
+    let scheme = if tls { "https" } else { "http" };
+    Ok((nginx, format!("{scheme}://127.0.0.1:{port}")))
 }
 
 fn aggregated_from_locust_csv(prefix: &Path) -> anyhow::Result<(f64, f64)> {

@@ -7,15 +7,14 @@
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use launcher::{Launch, Service, free_port};
 
 use crate::bench::build_release;
-use crate::bench_loadgen::{Client, loadgen_run, locust_run, measure, which, wrk_run};
+use crate::bench_loadgen::{
+    Client, locust_run, measure, nginx, trivial_run, which, workdir, wrk_run,
+};
 use crate::bench_rounds::Rounds;
-use crate::workspace;
 
 pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
     for tool in ["nginx", "wrk", "taskset", "openssl"] {
@@ -24,23 +23,9 @@ pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
         })?;
     }
     let loadgen = build_release("loadgen")?;
-    let dir = workspace::root()
-        .join("target")
-        .join("shopload")
-        .join("bench-tls");
-    std::fs::create_dir_all(&dir)?;
-    let locust = workspace::venv_bin("locust")?;
+    let (dir, locust) = workdir("bench-tls")?;
     certificates(&dir)?;
-    let (nginx, url) = nginx(&dir).await?;
-    // FastHttpUser checks no certificate by default (`insecure = True`): said here, not assumed.
-    std::fs::write(
-        dir.join("locustfile.py"),
-        "from locust import FastHttpUser, task\n\n\nclass Trivial(FastHttpUser):\n    insecure = True\n\n    @task\n    def root(self):\n        self.client.get(\"/\")\n",
-    )?;
-    std::fs::write(
-        dir.join("trivial.toml"),
-        "[[task]]\n[[task.request]]\npath = \"/\"\n",
-    )?;
+    let (nginx, url) = nginx(&dir, true).await?;
 
     let mut rounds_seen = Rounds::default();
     for round in 1..=rounds {
@@ -51,23 +36,7 @@ pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
             locust_run(&locust, &dir, &url)
         })?);
         add(measure("loadgen, https", || {
-            loadgen_run(
-                &loadgen,
-                &dir,
-                &[
-                    "-H",
-                    &url,
-                    "--ca-cert",
-                    "ca.pem",
-                    "-f",
-                    "trivial.toml",
-                    "-u",
-                    crate::bench_loadgen::CONNECTIONS,
-                    "-r",
-                    "1000",
-                ],
-                "tls.json",
-            )
+            trivial_run(&loadgen, &dir, &url, &["--ca-cert", "ca.pem"])
         })?);
     }
     nginx.stop().await.context("stopping nginx")?;
@@ -172,42 +141,4 @@ fn certificates(dir: &Path) -> anyhow::Result<()> {
         "-out",
         "server.pem",
     ])
-}
-
-/// nginx pinned to core 0: HTTPS on one port, and plain HTTP on another for its health check;
-/// returns the HTTPS base URL.
-async fn nginx(dir: &Path) -> anyhow::Result<(Service, String)> {
-    let (port, plain) = (free_port()?, free_port()?);
-    let prefix = dir.join("nginx");
-    std::fs::create_dir_all(prefix.join("logs"))?;
-    let conf = prefix.join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "worker_processes 1;\ndaemon off;\npid {pid};\nerror_log {err} warn;\nworker_rlimit_nofile 30000;\n\
-             events {{ worker_connections 20000; }}\n\
-             http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 120s;\n\
-               client_body_temp_path {tmp};\n  proxy_temp_path {tmp};\n  fastcgi_temp_path {tmp};\n  uwsgi_temp_path {tmp};\n  scgi_temp_path {tmp};\n\
-               ssl_session_cache shared:SSL:10m;\n\
-               server {{\n    listen 127.0.0.1:{port} ssl;\n    listen 127.0.0.1:{plain};\n\
-                 ssl_certificate {dir}/server.pem;\n    ssl_certificate_key {dir}/server.key;\n\
-                 location / {{ default_type text/plain; return 200 \"ok\"; }}\n  }}\n}}\n",
-            pid = prefix.join("nginx.pid").display(),
-            err = prefix.join("logs").join("error.log").display(),
-            tmp = prefix.display(),
-            dir = dir.display(),
-        ),
-    )?;
-    let nginx = Launch::new("taskset", prefix.join("logs").join("stdout.log"))
-        .name("nginx")
-        .args(["-c", "0", "nginx", "-p"])
-        .arg(&prefix)
-        .arg("-c")
-        .arg(&conf)
-        .health(format!("http://127.0.0.1:{plain}/"))
-        .deadline(Duration::from_secs(10))
-        .start()
-        .await
-        .context("starting nginx")?;
-    Ok((nginx, format!("https://127.0.0.1:{port}")))
 }
