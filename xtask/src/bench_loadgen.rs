@@ -348,7 +348,7 @@ pub(crate) fn which(tool: &str) -> anyhow::Result<PathBuf> {
 /// value the built-in scenario captures, and the status it expects (201 for what it creates).
 const SHOP_STUB: &str = concat!(
     "    location /shop/ { default_type application/json; return 200 '",
-    r#"{"access":"a","refresh":"r","results":[{"id":1},{"id":2},{"id":3}],"order_number":"ORD-1","total_amount":1000,"paymentKey":"pk","status":"paid"}"#,
+    r#"{"access":"a","refresh":"r","count":3,"results":[{"id":1},{"id":2},{"id":3}],"order_number":"ORD-1","total_amount":1000,"paymentKey":"pk","status":"paid"}"#,
     "'; }\n",
     "    location ~ ^/shop/api/(cart/items|orders|products/.*/stock/reserve)/$ { default_type application/json; return 201 '",
     r#"{"id":1,"order_number":"ORD-1","total_amount":1000,"quantity":1}"#,
