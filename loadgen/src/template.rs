@@ -126,6 +126,12 @@ impl Template {
             .flatten()
     }
 
+    /// Whether the value differs from one user to the next whatever the variables hold
+    /// (`{user_index}`).
+    pub fn reads_user_index(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::UserIndex(_)))
+    }
+
     /// The stats name of a templated path: placeholders become `[name]`, as Locust users write
     /// `name="/api/products/[id]/"` by hand.
     pub fn display_name(&self) -> String {

@@ -39,7 +39,8 @@ pub struct Args {
     #[arg(long, env = "SHOP_MIGRATE")]
     pub migrate: bool,
     /// A known bug to switch on (repeatable): cart-405, short-token=SECS, no-cache, pool=N, no-lock,
-    /// reservation-serializer, n-plus-one, inline-jobs
+    /// reservation-serializer, n-plus-one, inline-jobs, single-worker, missing-index, leak=KIB,
+    /// missing-app
     #[arg(long = "fault", env = "SHOP_FAULTS", value_delimiter = ',')]
     pub faults: Vec<String>,
     /// Prefix of the shop's Redis keys

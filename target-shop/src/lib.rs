@@ -114,6 +114,9 @@ impl AppState {
     /// Connects to PostgreSQL and Redis (and migrates when asked).
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         let faults = &config.faults;
+        if faults.missing_app {
+            anyhow::bail!(faults::MISSING_APP);
+        }
         // The `pool=N` fault: a small pool that gives up after 5 s, as a starved Django would.
         let (pool_size, pool_timeout) = match faults.pool {
             Some(n) => (n, Duration::from_secs(5)),
@@ -132,6 +135,7 @@ impl AppState {
         if config.migrate {
             MIGRATOR.run(&db).await.context("running migrations")?;
         }
+        faults::order_index(&db, faults.missing_index).await;
         let redis_client =
             redis::Client::open(config.redis_url.as_str()).context("parsing the Redis URL")?;
         let redis = redis_client
@@ -155,7 +159,14 @@ impl AppState {
             telemetry: telemetry::Telemetry::new(),
             toss: payments::toss::Toss::new(&config.toss).context("the Toss client")?,
             reservation_lifetime: config.reservation_lifetime,
-            jobs: Arc::new(config.jobs.clone()),
+            jobs: Arc::new(jobs::JobsConfig {
+                concurrency: if faults.single_worker {
+                    1
+                } else {
+                    config.jobs.concurrency
+                },
+                ..config.jobs.clone()
+            }),
         })
     }
 }

@@ -134,6 +134,9 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_string);
     let span = tracing::info_span!("request", %request_id, %method, %route);
+    if let Some(kib) = state.faults.leak_kib {
+        crate::faults::leak(kib);
+    }
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

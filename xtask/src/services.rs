@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use launcher::{Launch, Service, free_port};
+use launcher::{Launch, LaunchError, Service, free_port};
 
 /// A started server and its base URL.
 pub struct Running {
@@ -58,6 +58,24 @@ pub async fn shop(binary: &Path, log_dir: &Path, c: &ShopConfig<'_>) -> anyhow::
         .deadline(Duration::from_secs(60))
         .start()
         .await
-        .context("starting target-shop")?;
+        .map_err(refused_start)?;
     Ok(Running { service, url })
+}
+
+/// A shop that exits before its health check answers is reported with its own reason first (its
+/// last `error:` line: Django's ImproperlyConfigured and the fix, a database it cannot reach),
+/// then its log's tail; anything else as the launcher words it.
+fn refused_start(e: LaunchError) -> anyhow::Error {
+    let reason = match &e {
+        LaunchError::Exited { tail, .. } => tail
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("error: "))
+            .map(str::to_owned),
+        _ => None,
+    };
+    match reason {
+        Some(reason) => anyhow::anyhow!("target-shop refused to start: {reason}\n({e})"),
+        None => anyhow::Error::new(e).context("starting target-shop"),
+    }
 }

@@ -355,6 +355,14 @@ pub async fn preflight(
         let (wire, _) = dial(&origin.authority, tls, h2c)
             .await
             .map_err(|e| match e {
+                // Refused: the address is right but no server is there, the guide's first
+                // check before reading any 401 ("is the server running?").
+                ClientError::Connect(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    anyhow::anyhow!(
+                        "nothing answers at {host} (connection refused): start the server first \
+                         (`cargo xtask up` starts the shop) or correct --host; no load was sent"
+                    )
+                }
                 ClientError::Connect(e) => anyhow::anyhow!("target {host} is unreachable: {e}"),
                 ClientError::Tls(why) => anyhow::anyhow!("TLS handshake with {host} failed: {why}"),
                 other if h2c => no_h2c(&other),

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 mod rules;
 pub mod view;
 
-use rules::{generic, shop};
+use rules::{generic, resources, shop};
 pub use view::{Endpoint, Failure, ScenarioFacts, View};
 
 /// A finding's stable name. The strings are a wire format (summary.json, `cargo xtask repro`):
@@ -42,6 +42,8 @@ pub enum FindingId {
     JobBacklog,
     LoginStorm,
     RedisMemory,
+    MemoryGrowth,
+    MissingIndex,
     /// Named by fixtures' reconciliation (stock against orders), which adds its findings to
     /// summary.json beside the diagnosis's: a reader of that file meets these ids too.
     Oversell,
@@ -52,7 +54,7 @@ pub enum FindingId {
 }
 
 impl FindingId {
-    pub const ALL: [FindingId; 19] = [
+    pub const ALL: [FindingId; 21] = [
         Self::GeneratorSaturated,
         Self::MethodNotAllowed,
         Self::ReservationSerializer,
@@ -69,6 +71,8 @@ impl FindingId {
         Self::JobBacklog,
         Self::LoginStorm,
         Self::RedisMemory,
+        Self::MemoryGrowth,
+        Self::MissingIndex,
         Self::Oversell,
         Self::PaymentMismatch,
         Self::JobsNotDrained,
@@ -93,6 +97,8 @@ impl FindingId {
             Self::JobBacklog => "job-backlog",
             Self::LoginStorm => "login-storm",
             Self::RedisMemory => "redis-memory",
+            Self::MemoryGrowth => "memory-growth",
+            Self::MissingIndex => "missing-index",
             Self::Oversell => "oversell",
             Self::PaymentMismatch => "payment-mismatch",
             Self::JobsNotDrained => "jobs-not-drained",
@@ -136,7 +142,7 @@ type Rule = fn(&View) -> Vec<Finding>;
 
 /// Every rule, in the order findings are listed: what makes the results untrustworthy first, then
 /// bugs, then bottlenecks.
-const RULES: [Rule; 16] = [
+const RULES: [Rule; 18] = [
     generic::generator_saturated,
     shop::method_not_allowed,
     shop::reservation_serializer,
@@ -148,11 +154,13 @@ const RULES: [Rule; 16] = [
     generic::db_connection_churn,
     shop::n_plus_one,
     generic::statements_per_request,
+    resources::missing_index,
     shop::no_cache,
     shop::inline_jobs,
     generic::job_backlog,
     generic::login_storm,
     generic::redis_memory,
+    resources::memory_growth,
 ];
 
 /// Runs every rule.
@@ -160,6 +168,8 @@ pub fn diagnose(view: &View) -> Vec<Finding> {
     RULES.iter().flat_map(|rule| rule(view)).collect()
 }
 
+#[cfg(test)]
+mod resource_tests;
 #[cfg(test)]
 mod tests;
 

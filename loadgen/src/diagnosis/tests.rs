@@ -45,7 +45,7 @@ fn metrics_point(t: u64, in_use: f64, backlog: f64) -> metrics::Point {
 }
 
 /// A clean smoke run of the shop scenario with every monitor on.
-fn clean() -> View {
+pub(super) fn clean() -> View {
     let endpoints = vec![
         endpoint("POST", "/api/auth/login/", 10, 350.0),
         endpoint("GET", "/api/products/", 500, 12.0),
@@ -93,6 +93,7 @@ fn clean() -> View {
                 distinct: 40,
                 by_calls,
             }),
+            plans: Vec::new(),
         }),
         redis: Some(redis::Data {
             version: Some("7.0".into()),
@@ -160,11 +161,11 @@ fn clean() -> View {
     }
 }
 
-fn ids(v: &View) -> Vec<&'static str> {
+pub(super) fn ids(v: &View) -> Vec<&'static str> {
     diagnose(v).into_iter().map(|f| f.id.as_str()).collect()
 }
 
-fn only(v: &View, id: &str) -> Finding {
+pub(super) fn only(v: &View, id: &str) -> Finding {
     let found = diagnose(v);
     assert_eq!(
         found.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
@@ -174,7 +175,7 @@ fn only(v: &View, id: &str) -> Finding {
     found.into_iter().next().unwrap()
 }
 
-fn server(v: &mut View) -> &mut Server {
+pub(super) fn server(v: &mut View) -> &mut Server {
     v.server.as_mut().unwrap()
 }
 

@@ -7,6 +7,7 @@
 
 mod exposition;
 pub mod metrics;
+pub mod plans;
 pub mod postgres;
 pub mod process;
 pub mod redis;

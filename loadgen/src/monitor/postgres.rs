@@ -72,6 +72,9 @@ pub struct Data {
     pub points: Vec<Point>,
     /// None when `pg_stat_statements` could not be read (the notes say why).
     pub statements: Option<Statements>,
+    /// How the top statements by total time are planned (read at the end of the run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<super::plans::Plan>,
 }
 
 /// Cumulative counters of one statement (`pg_stat_statements` may split one query id across
@@ -370,6 +373,10 @@ impl Postgres {
         } else {
             None
         };
+        let plans = match &statements {
+            Some(s) => super::plans::explain_top(&self.client, &s.by_total_time, s.total_ms).await,
+            None => Vec::new(),
+        };
         (
             Data {
                 database: self.database,
@@ -377,6 +384,7 @@ impl Postgres {
                 max_connections: self.max_connections,
                 points: self.points,
                 statements,
+                plans,
             },
             self.notes,
         )

@@ -98,3 +98,64 @@ fn pointers_with_a_star_collect_a_list() {
     );
     assert!(Pointer::parse("results").is_err());
 }
+
+const SHARED_TOKEN: &str = r#"
+[vars]
+lang = "ko-KR"
+
+[headers]
+Accept-Language = "{lang}"
+Authorization = "Bearer {access}"
+
+[[on_start]]
+method = "POST"
+path = "/api/auth/login/"
+capture = { access = "/access" }
+
+[[task]]
+[[task.request]]
+path = "/api/cart/"
+"#;
+
+#[test]
+fn a_per_user_value_in_shared_headers_is_refused_with_the_per_request_form() {
+    let error = Scenario::parse("shared", SHARED_TOKEN, "shared.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with(
+            "shared.toml:7: headers.Authorization: {access} is captured per user (by on_start[0])"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.contains(
+            r#"`headers = { Authorization = "Bearer {access}" }` in the [[task.request]]"#
+        ),
+        "{error}"
+    );
+    let by_index = SHARED_TOKEN.replace("Bearer {access}", "user-{user_index}");
+    let error = Scenario::parse("shared", &by_index, "shared.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("{user_index} differs per user"), "{error}");
+}
+
+#[test]
+fn constant_shared_headers_go_on_every_request_unless_it_sets_its_own() {
+    let source = SHARED_TOKEN
+        .replace("Authorization = \"Bearer {access}\"\n", "")
+        .replace(
+            "path = \"/api/cart/\"",
+            "path = \"/api/cart/\"\nheaders = { Accept-Language = \"en\" }",
+        );
+    let s = Scenario::parse("shared", &source, "shared.toml").unwrap();
+    let header = |r: &Request| {
+        r.headers
+            .iter()
+            .find(|(n, _)| n == "accept-language")
+            .map(|(_, t)| t.source().to_owned())
+    };
+    assert_eq!(header(&s.on_start[0]).as_deref(), Some("{lang}"));
+    assert_eq!(header(&s.tasks[0].requests[0]).as_deref(), Some("en"));
+}

@@ -113,6 +113,7 @@ pub(super) fn small_run() -> Results {
                 total_ms: 0.7,
                 distinct: 1,
             }),
+            plans: Vec::new(),
         }),
         redis: Some(redis::Data {
             version: Some("7.4".into()),

@@ -27,7 +27,8 @@ async fn an_unreachable_host_exits_2_before_any_load() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
-        err.starts_with("error: target http://127.0.0.1:") && err.contains("unreachable"),
+        err.starts_with("error: nothing answers at http://127.0.0.1:")
+            && err.contains("(connection refused): start the server first"),
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");

@@ -9,6 +9,7 @@ mod app;
 mod auth;
 mod cart;
 mod catalog;
+mod faults;
 mod jobs;
 mod orders;
 mod payments;
@@ -65,6 +66,10 @@ fn all() -> Vec<(&'static str, Test)> {
         orders::two_hundred_buyers_of_fifty_never_oversell,
         orders::the_no_lock_fault_oversells,
         orders::the_reservation_serializer_fault_is_a_500_that_changes_nothing,
+        faults::missing_index_drops_the_order_index_and_a_plain_start_restores_it,
+        faults::missing_app_refuses_to_start_naming_the_app_and_the_fix,
+        faults::single_worker_runs_one_job_at_a_time,
+        faults::leak_keeps_memory_per_request,
         payments::a_confirm_pays_the_order_once,
         payments::concurrent_confirms_of_one_order_pay_once,
         payments::confirm_refuses_bad_input_and_orders_it_cannot_pay,

@@ -9,8 +9,9 @@ use loadgen::summary::Summary;
 
 use crate::world::World;
 
-/// Each repro and the finding the diagnosis must name with its bug on (and not after the fix).
-const REPROS: [(&str, Option<FindingId>); 11] = [
+/// Each repro that runs its load both ways and the finding the diagnosis must name with its bug
+/// on (and not after the fix).
+const REPROS: [(&str, Option<FindingId>); 14] = [
     ("405", Some(FindingId::MethodNotAllowed)),
     ("401-users", Some(FindingId::Unauthorized)),
     ("401-expiry", Some(FindingId::TokenExpiry)),
@@ -22,6 +23,22 @@ const REPROS: [(&str, Option<FindingId>); 11] = [
     ("no-cache", Some(FindingId::NoCache)),
     ("inline-jobs", Some(FindingId::InlineJobs)),
     ("oversell", Some(FindingId::Oversell)),
+    ("job-backlog", Some(FindingId::JobBacklog)),
+    ("missing-index", Some(FindingId::MissingIndex)),
+    ("memory", Some(FindingId::MemoryGrowth)),
+];
+
+/// The repros refused before any load with the bug on, and what their refusal must say.
+const REFUSED: [(&str, &str); 3] = [
+    (
+        "misconfigured",
+        "refused before any load: target-shop refused to start: ImproperlyConfigured: ",
+    ),
+    (
+        "nothing-listening",
+        "refused before any load: nothing answers at http://127.0.0.1:",
+    ),
+    ("shared-headers", "shared-header.toml:"),
 ];
 
 /// The findings' wire names, so a failed assertion lists them as summary.json spells them.
@@ -100,6 +117,37 @@ pub async fn every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix(_w
             assert!(section.contains("  finding: "), "{name}:\n{section}");
         }
     }
+    for (name, says) in REFUSED {
+        let section = stdout
+            .split("\n== repro ")
+            .find(|s| s.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no section for {name}:\n{stdout}"));
+        assert!(
+            section.contains(says)
+                && section.contains("diagnosis: the refusal names it with the bug, absent after")
+                && section.contains("reproduced: the symptom appears with the bug"),
+            "{name}:\n{section}"
+        );
+        // With the fix, the load ran and left its summary.
+        assert!(dir.path().join(name).join("fixed/summary.json").is_file());
+        assert!(!dir.path().join(name).join("with-bug/summary.json").exists());
+    }
+    // The closing table: one row per reproduction, each reproduced.
+    let table = stdout
+        .split("\ncase ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no closing table:\n{stdout}"));
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(rows.len(), REPROS.len() + REFUSED.len(), "{table}");
+    assert!(
+        rows.iter()
+            .all(|r| r.trim_end().ends_with("reproduced") && !r.contains("NOT ")),
+        "{table}"
+    );
     // Each reproduction's two runs through the comparison: the list's p95 and the statements
     // per request, before and after, on its page.
     let page = std::fs::read_to_string(dir.path().join("n-plus-one/compare.html")).unwrap();

@@ -36,6 +36,17 @@ pub(super) enum Data {
     NoStock,
     /// The payment scenario's five hot products limited to this stock; reconciled afterwards.
     HotStock(i64),
+    /// Seeded, and this many past orders spread over the users (an order history worth an index).
+    ManyOrders(u32),
+}
+
+/// Where the load goes.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Target {
+    /// The run's own shop.
+    Shop,
+    /// A loopback port where nothing listens (the shop was never started).
+    Nothing,
 }
 
 #[derive(Clone, Copy)]
@@ -43,6 +54,7 @@ pub(super) struct Variant {
     pub(super) faults: &'static [&'static str],
     pub(super) data: Data,
     pub(super) load: Load,
+    pub(super) target: Target,
 }
 
 pub(super) struct Repro {
@@ -55,13 +67,41 @@ pub(super) struct Repro {
     pub(super) fixed: Variant,
     /// The fix in a few words, for the second run's heading.
     pub(super) fixed_how: &'static str,
-    pub(super) symptom: fn(&Observed) -> Symptom,
-    /// The finding loadgen's diagnosis (or the reconciliation) must name with the bug on, and
-    /// not after the fix; None where the plan's error is one of data, not of the shop.
-    pub(super) finding: Option<FindingId>,
+    pub(super) symptom: Check,
+    pub(super) diagnosis: Diagnosis,
 }
 
-const SHOP: Load = Load {
+/// How a run shows the bug.
+#[derive(Clone, Copy)]
+pub(super) enum Check {
+    /// The load ran; its summary, statements, reconciliation or the shop's log show it.
+    Run(fn(&Observed) -> Symptom),
+    /// Nothing was sent: the harness refused before any load with a message containing this.
+    Refused(&'static str),
+}
+
+/// What must name the bug with it on, and not after the fix.
+#[derive(Clone, Copy)]
+pub(super) enum Diagnosis {
+    /// This finding of loadgen's diagnosis (or of the reconciliation) in summary.json.
+    Finding(FindingId),
+    /// The refusal's message, with each of these (the cause and the fix in its words).
+    Names(&'static [&'static str]),
+    /// None: the plan's error is one of data, not of the shop.
+    None,
+}
+
+/// A variant of the shop on this data, without faults.
+pub(super) fn seeded_with(data: Data, load: Load) -> Variant {
+    Variant {
+        faults: &[],
+        data,
+        load,
+        target: Target::Shop,
+    }
+}
+
+pub(super) const SHOP: Load = Load {
     scenario: "shop",
     tags: None,
     users: 10,
@@ -71,11 +111,7 @@ const SHOP: Load = Load {
 };
 
 pub(super) fn repros() -> Vec<Repro> {
-    let seeded = |load: Load| Variant {
-        faults: &[],
-        data: Data::Seeded,
-        load,
-    };
+    let seeded = |load: Load| seeded_with(Data::Seeded, load);
     let cart = Load {
         tags: Some("cart"),
         ..SHOP
@@ -129,8 +165,8 @@ pub(super) fn repros() -> Vec<Repro> {
             },
             fixed: seeded(cart),
             fixed_how: "the route accepts POST",
-            symptom: |o| failures_with(o, "/api/cart/items/", 405),
-            finding: Some(FindingId::MethodNotAllowed),
+            symptom: Check::Run(|o| failures_with(o, "/api/cart/items/", 405)),
+            diagnosis: Diagnosis::Finding(FindingId::MethodNotAllowed),
         },
         Repro {
             name: "401-users",
@@ -144,8 +180,8 @@ pub(super) fn repros() -> Vec<Repro> {
             },
             fixed: seeded(browse),
             fixed_how: "the users are seeded",
-            symptom: |o| failures_with(o, "/api/auth/login/", 401),
-            finding: Some(FindingId::Unauthorized),
+            symptom: Check::Run(|o| failures_with(o, "/api/auth/login/", 401)),
+            diagnosis: Diagnosis::Finding(FindingId::Unauthorized),
         },
         Repro {
             name: "401-expiry",
@@ -163,8 +199,8 @@ pub(super) fn repros() -> Vec<Repro> {
                 ..seeded(refreshing)
             },
             fixed_how: "the client refreshes before expiry; tokens still live 5 s",
-            symptom: expiry_symptom,
-            finding: Some(FindingId::TokenExpiry),
+            symptom: Check::Run(expiry_symptom),
+            diagnosis: Diagnosis::Finding(FindingId::TokenExpiry),
         },
         Repro {
             name: "401-scheme",
@@ -181,8 +217,8 @@ pub(super) fn repros() -> Vec<Repro> {
             },
             fixed: seeded(refreshing),
             fixed_how: "the header says Bearer",
-            symptom: scheme_symptom,
-            finding: Some(FindingId::Unauthorized),
+            symptom: Check::Run(scheme_symptom),
+            diagnosis: Diagnosis::Finding(FindingId::Unauthorized),
         },
         Repro {
             name: "stock",
@@ -196,8 +232,8 @@ pub(super) fn repros() -> Vec<Repro> {
             },
             fixed: seeded(reserve),
             fixed_how: "every product has its stock row",
-            symptom: |o| failures_with(o, "/stock/reserve/", 400),
-            finding: None,
+            symptom: Check::Run(|o| failures_with(o, "/stock/reserve/", 400)),
+            diagnosis: Diagnosis::None,
         },
         Repro {
             name: "serializer",
@@ -212,8 +248,8 @@ pub(super) fn repros() -> Vec<Repro> {
             },
             fixed: seeded(reserve),
             fixed_how: "the view converts the result",
-            symptom: serializer_symptom,
-            finding: Some(FindingId::ReservationSerializer),
+            symptom: Check::Run(serializer_symptom),
+            diagnosis: Diagnosis::Finding(FindingId::ReservationSerializer),
         },
         Repro {
             name: "pool",
@@ -229,8 +265,8 @@ pub(super) fn repros() -> Vec<Repro> {
             },
             fixed: seeded(pool_load),
             fixed_how: "the default pool of 20",
-            symptom: pool_symptom,
-            finding: Some(FindingId::PoolSaturated),
+            symptom: Check::Run(pool_symptom),
+            diagnosis: Diagnosis::Finding(FindingId::PoolSaturated),
         },
         Repro {
             name: "n-plus-one",
@@ -244,8 +280,8 @@ pub(super) fn repros() -> Vec<Repro> {
             },
             fixed: seeded(browse),
             fixed_how: "category and stock joined in",
-            symptom: |o| statements_per_request(o, 8.0),
-            finding: Some(FindingId::NPlusOne),
+            symptom: Check::Run(|o| statements_per_request(o, 8.0)),
+            diagnosis: Diagnosis::Finding(FindingId::NPlusOne),
         },
         Repro {
             name: "no-cache",
@@ -265,8 +301,8 @@ pub(super) fn repros() -> Vec<Repro> {
                 ..SHOP
             }),
             fixed_how: "the list is cached",
-            symptom: cache_symptom,
-            finding: Some(FindingId::NoCache),
+            symptom: Check::Run(cache_symptom),
+            diagnosis: Diagnosis::Finding(FindingId::NoCache),
         },
         Repro {
             name: "inline-jobs",
@@ -280,8 +316,8 @@ pub(super) fn repros() -> Vec<Repro> {
             },
             fixed: seeded(payment),
             fixed_how: "jobs go to the worker",
-            symptom: inline_jobs_symptom,
-            finding: Some(FindingId::InlineJobs),
+            symptom: Check::Run(inline_jobs_symptom),
+            diagnosis: Diagnosis::Finding(FindingId::InlineJobs),
         },
         Repro {
             name: "oversell",
@@ -292,19 +328,17 @@ pub(super) fn repros() -> Vec<Repro> {
                   conditionally (UPDATE ... SET stock = stock - n WHERE stock >= n).",
             broken: Variant {
                 faults: &["no-lock"],
-                data: Data::HotStock(20),
-                load: oversell_load,
+                ..seeded_with(Data::HotStock(20), oversell_load)
             },
-            fixed: Variant {
-                faults: &[],
-                data: Data::HotStock(20),
-                load: oversell_load,
-            },
+            fixed: seeded_with(Data::HotStock(20), oversell_load),
             fixed_how: "stock rows are locked",
-            symptom: oversell_symptom,
-            finding: Some(FindingId::Oversell),
+            symptom: Check::Run(oversell_symptom),
+            diagnosis: Diagnosis::Finding(FindingId::Oversell),
         },
     ]
+    .into_iter()
+    .chain(super::bottlenecks::repros())
+    .collect()
 }
 
 pub(super) fn describe(v: &Variant) -> String {
@@ -327,6 +361,12 @@ pub(super) fn describe(v: &Variant) -> String {
         Data::HotStock(n) => {
             let _ = write!(s, ", 5 hot products with {n} in stock");
         }
+        Data::ManyOrders(n) => {
+            let _ = write!(s, ", {n} past orders");
+        }
+    }
+    if v.target == Target::Nothing {
+        s.push_str(", nothing listening at the host");
     }
     s
 }

@@ -10,9 +10,13 @@
 //! One job per file: this one parses and dispatches; `catalogue` lists the reproductions,
 //! `runner` runs them, `symptoms` judges what a run left behind.
 
+mod bottlenecks;
 mod catalogue;
+mod observe;
 mod runner;
 mod symptoms;
+mod table;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +33,8 @@ use runner::{Binaries, run_all};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Reproductions (also `cargo xtask repro --list`):\n  \
     405, 401 (= 401-users, 401-expiry, 401-scheme), stock, serializer, pool, n-plus-one, no-cache, \
-    inline-jobs, oversell, all")]
+    inline-jobs, oversell, job-backlog, missing-index, memory, misconfigured, nothing-listening, \
+    shared-headers, all")]
 pub struct Args {
     /// What to reproduce: a name from --list, `401` for its three causes, or `all`
     #[arg(required_unless_present = "list")]
@@ -87,7 +92,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("starting PostgreSQL and Redis")?;
     let result = run_all(&chosen, &bins, &stack, &report_dir).await;
     stack.stop().await.context("stopping the stack")?;
-    let failed = result?;
+    let rows = result?;
+    if rows.len() > 1 {
+        println!("\n{}", table::render(&rows));
+    }
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r.reproduced())
+        .map(|r| r.name)
+        .collect();
     println!("\nreports: {}", report_dir.display());
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)

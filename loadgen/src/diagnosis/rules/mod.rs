@@ -7,6 +7,7 @@
 use super::{Failure, View};
 
 pub mod generic;
+pub mod resources;
 pub mod shop;
 
 pub(crate) fn pct(part: u64, whole: u64) -> f64 {

@@ -1,0 +1,80 @@
+//! The resource rules on synthetic runs: a leak and a missing index yield their findings, the
+//! clean run and the look-alikes (a step at start-up, a small table, a cheap statement) do not.
+
+use super::tests::{clean, ids, only, server};
+use crate::monitor::plans::{Plan, SeqScan};
+
+const MIB: u64 = 1024 * 1024;
+
+#[test]
+fn memory_that_grows_all_run_long_is_a_leak_named_by_its_process() {
+    let mut v = clean();
+    for p in &mut server(&mut v).processes[0].points {
+        p.rss_bytes = 50 * MIB + p.t * 2 * MIB;
+    }
+    let f = only(&v, "memory-growth");
+    assert!(
+        f.title.starts_with("shop's memory grows 2.0 MiB/s"),
+        "{}",
+        f.title
+    );
+    assert!(f.evidence.contains("KiB per request"), "{}", f.evidence);
+    assert!(f.fix.contains("--max-requests"));
+
+    // A step while warming up, flat afterwards: not a leak.
+    let mut v = clean();
+    for p in &mut server(&mut v).processes[0].points {
+        p.rss_bytes = if p.t < 10 { 50 * MIB } else { 200 * MIB };
+    }
+    assert!(!ids(&v).contains(&"memory-growth"), "{:?}", ids(&v));
+    // The generator's own memory is not the target's.
+    let mut v = clean();
+    let loadgen = &mut server(&mut v).processes[0];
+    loadgen.name = "loadgen".into();
+    for p in &mut loadgen.points {
+        p.rss_bytes = 50 * MIB + p.t * 2 * MIB;
+    }
+    assert!(ids(&v).is_empty(), "{:?}", ids(&v));
+}
+
+fn order_list_plan(table_rows: i64, mean_ms: f64) -> Plan {
+    Plan {
+        query: "SELECT id, order_number FROM orders_order WHERE user_id = $1 ORDER BY created_at \
+                DESC LIMIT $2"
+            .into(),
+        calls: 900,
+        mean_ms,
+        share_percent: 70.0,
+        seq_scans: vec![SeqScan {
+            table: "orders_order".into(),
+            table_rows,
+            filter: Some("(user_id = $1)".into()),
+        }],
+        nodes: vec!["Limit".into(), "Sort".into(), "Seq Scan".into()],
+    }
+}
+
+#[test]
+fn a_sequential_scan_of_a_large_table_taking_the_time_is_a_missing_index() {
+    let mut v = clean();
+    server(&mut v).postgres.as_mut().unwrap().plans = vec![order_list_plan(300_000, 28.0)];
+    let f = only(&v, "missing-index");
+    assert!(
+        f.title.contains("orders_order (300000 rows)"),
+        "{}",
+        f.title
+    );
+    assert!(f.evidence.contains("mean 28 ms"), "{}", f.evidence);
+    assert!(
+        f.evidence.contains("Limit > Sort > Seq Scan"),
+        "{}",
+        f.evidence
+    );
+    assert!(f.fix.contains("CREATE INDEX CONCURRENTLY ON orders_order"));
+
+    for (rows, mean) in [(500, 28.0), (300_000, 0.5)] {
+        let mut v = clean();
+        server(&mut v).postgres.as_mut().unwrap().plans = vec![order_list_plan(rows, mean)];
+        assert!(ids(&v).is_empty(), "{rows} rows, {mean} ms: {:?}", ids(&v));
+    }
+}

@@ -1,0 +1,116 @@
+//! Symptom checks of the bottlenecks that show as something used up over the run rather than as
+//! failed requests: jobs piling up, memory kept, a table read whole. Pure functions of an
+//! [`Observed`], like `symptoms`.
+
+use super::runner::Observed;
+use super::symptoms::Symptom;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The job backlog over the run: the shop's own gauge, else its stream's length.
+pub(super) fn backlog_symptom(o: &Observed) -> Symptom {
+    let server = o.summary.server.as_ref();
+    let mut series: Vec<(u64, f64)> = server
+        .and_then(|s| s.metrics.as_ref())
+        .into_iter()
+        .flat_map(|m| &m.points)
+        .filter_map(|p| Some((p.t, p.jobs_backlog?)))
+        .collect();
+    if series.is_empty() {
+        series = server
+            .and_then(|s| s.redis.as_ref())
+            .into_iter()
+            .flat_map(|r| &r.points)
+            .filter_map(|p| Some((p.t, p.stream_length? as f64)))
+            .collect();
+    }
+    let (Some(first), Some(last)) = (series.first(), series.last()) else {
+        return Symptom {
+            present: false,
+            lines: vec!["no job backlog was sampled (see the report's notes)".into()],
+        };
+    };
+    let peak = series.iter().map(|p| p.1).fold(0.0, f64::max);
+    let seconds = (last.0 - first.0).max(1) as f64;
+    let mut lines = vec![format!(
+        "job backlog {:.0} → {:.0} jobs in {seconds:.0} s ({:+.1}/s), peak {peak:.0}",
+        first.1,
+        last.1,
+        (last.1 - first.1) / seconds
+    )];
+    if let Some(e) = o.summary.entry("POST", "/api/payments/confirm/") {
+        lines.push(format!(
+            "POST /api/payments/confirm/: {} payments confirmed",
+            e.requests
+        ));
+    }
+    Symptom {
+        present: last.1 - first.1 >= 50.0,
+        lines,
+    }
+}
+
+/// The order list's latency, and the statement that took the database's time with its plan.
+pub(super) fn slow_list_symptom(o: &Observed) -> Symptom {
+    let Some(p50) = o
+        .summary
+        .entry("GET", "/api/orders/")
+        .and_then(|e| e.percentiles_ms.p50)
+    else {
+        return Symptom {
+            present: false,
+            lines: vec!["no order list was answered".into()],
+        };
+    };
+    let mut lines = vec![format!("GET /api/orders/ median {p50:.1} ms")];
+    let pg = o.summary.server.as_ref().and_then(|s| s.postgres.as_ref());
+    if let Some(plan) = pg.and_then(|p| p.plans.first()) {
+        lines.push(format!(
+            "the database's top statement: mean {:.1} ms, {:.0} % of its time, plan {}",
+            plan.mean_ms,
+            plan.share_percent,
+            plan.nodes.join(" > ")
+        ));
+    }
+    Symptom {
+        // A user's few hundred orders come by index in about a millisecond; 300,000 rows read
+        // whole take tens.
+        present: p50 >= 10.0,
+        lines,
+    }
+}
+
+/// The shop's resident memory after warming up, and how much it grew.
+pub(super) fn memory_symptom(o: &Observed) -> Symptom {
+    let shop = o
+        .summary
+        .server
+        .as_ref()
+        .and_then(|s| s.processes.iter().find(|p| p.name == "shop"));
+    let points: Vec<(u64, u64)> = shop
+        .into_iter()
+        .flat_map(|p| &p.points)
+        .filter(|p| p.t >= 3)
+        .map(|p| (p.t, p.rss_bytes))
+        .collect();
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Symptom {
+            present: false,
+            lines: vec!["the shop's memory was not sampled".into()],
+        };
+    };
+    let grown = last.1 as f64 - first.1 as f64;
+    Symptom {
+        present: grown >= 64.0 * MIB,
+        lines: vec![format!(
+            "the shop's resident memory {:.0} MiB → {:.0} MiB between {} s and {} s ({:+.0} MiB) \
+             for {} requests",
+            first.1 as f64 / MIB,
+            last.1 as f64 / MIB,
+            first.0,
+            last.0,
+            grown / MIB,
+            o.summary.aggregate.requests
+        )],
+    }
+}
