@@ -53,10 +53,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let all = repros();
     if args.list {
         for r in &all {
-            println!("{:<12} {}", r.name, r.error);
+            println!("{:<17} {}", r.name, r.error);
         }
-        println!("{:<12} 401-users, 401-expiry and 401-scheme", "401");
-        println!("{:<12} every one above", "all");
+        println!("{:<17} 401-users, 401-expiry and 401-scheme", "401");
+        println!("{:<17} every one above", "all");
         return Ok(ExitCode::SUCCESS);
     }
     let name = args.name.as_deref().unwrap_or_default();

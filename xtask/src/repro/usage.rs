@@ -64,18 +64,24 @@ pub(super) fn slow_list_symptom(o: &Observed) -> Symptom {
     };
     let mut lines = vec![format!("GET /api/orders/ median {p50:.1} ms")];
     let pg = o.summary.server.as_ref().and_then(|s| s.postgres.as_ref());
-    if let Some(plan) = pg.and_then(|p| p.plans.first()) {
-        lines.push(format!(
-            "the database's top statement: mean {:.1} ms, {:.0} % of its time, plan {}",
-            plan.mean_ms,
-            plan.share_percent,
-            plan.nodes.join(" > ")
-        ));
-    }
+    let Some(plan) = pg.and_then(|p| p.plans.first()) else {
+        lines.push("no statement plan was read (pg_stat_statements, see the notes)".into());
+        return Symptom {
+            present: false,
+            lines,
+        };
+    };
+    lines.push(format!(
+        "the database's top statement: mean {:.1} ms a call, {:.0} % of its time, plan {}",
+        plan.mean_ms,
+        plan.share_percent,
+        plan.nodes.join(" > ")
+    ));
     Symptom {
-        // A user's few hundred orders come by index in about a millisecond; 300,000 rows read
-        // whole take tens.
-        present: p50 >= 10.0,
+        // A user's few hundred orders come by index in a few milliseconds even under this load
+        // (the list's own queries per order stay either way); 300,000 rows read whole take
+        // tens to hundreds.
+        present: plan.mean_ms >= 20.0,
         lines,
     }
 }
