@@ -50,7 +50,7 @@ pub enum LaunchError {
     },
     #[error("building the health check's HTTP client: {0}")]
     Client(String),
-    #[error("{name} exited ({status}) before {url} answered; the end of {}:\n{tail}", log.display())]
+    #[error("{}", exited(name, *status, url, log, tail))]
     Exited {
         name: String,
         status: ExitStatus,
@@ -347,6 +347,23 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 /// The last lines of a log, for an error message.
+/// Why a child died before answering, in its own words: the last `error: ` line of its log (how
+/// this workspace's binaries, and a Rust `main` returning an error, say it), then the tail.
+fn exited(name: &str, status: ExitStatus, url: &str, log: &Path, tail: &str) -> String {
+    let what = format!(
+        "{name} exited ({status}) before {url} answered; the end of {}:\n{tail}",
+        log.display()
+    );
+    let reason = tail
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "));
+    match reason {
+        Some(reason) => format!("{name} refused to start: {reason}\n({what})"),
+        None => what,
+    }
+}
+
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().rev().take(LOG_TAIL_LINES).collect();

@@ -188,6 +188,35 @@ async fn a_child_that_exits_early_fails_the_start_with_its_log() {
 }
 
 #[tokio::test]
+async fn a_child_that_says_why_it_exits_is_reported_with_its_reason_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let never = dir.path().join("never");
+    let error = Launch::new("sh", dir.path().join("sh.log"))
+        .name("the server")
+        .args([
+            "-c",
+            "echo starting; echo 'error: ImproperlyConfigured: app missing; fix: add it' >&2; exit 2",
+        ])
+        .health(health_when(&never).await)
+        .deadline(Duration::from_secs(60))
+        .start()
+        .await
+        .err()
+        .unwrap();
+    let message = error.to_string();
+    assert!(
+        message.starts_with(
+            "the server refused to start: ImproperlyConfigured: app missing; fix: add it\n("
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("the server exited (exit status: 2)"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn a_health_check_that_never_answers_fails_at_the_deadline_and_kills_the_child() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use launcher::{Launch, LaunchError, Service, free_port};
+use launcher::{Launch, Service, free_port};
 
 /// A started server and its base URL.
 pub struct Running {
@@ -57,25 +57,8 @@ pub async fn shop(binary: &Path, log_dir: &Path, c: &ShopConfig<'_>) -> anyhow::
         .health(format!("{url}/healthz"))
         .deadline(Duration::from_secs(60))
         .start()
-        .await
-        .map_err(refused_start)?;
+        // The launcher's error names the shop, and leads with the shop's own reason when it
+        // refused to start (Django's ImproperlyConfigured and the fix): no context in front.
+        .await?;
     Ok(Running { service, url })
-}
-
-/// A shop that exits before its health check answers is reported with its own reason first (its
-/// last `error:` line: Django's ImproperlyConfigured and the fix, a database it cannot reach),
-/// then its log's tail; anything else as the launcher words it.
-fn refused_start(e: LaunchError) -> anyhow::Error {
-    let reason = match &e {
-        LaunchError::Exited { tail, .. } => tail
-            .lines()
-            .rev()
-            .find_map(|l| l.trim().strip_prefix("error: "))
-            .map(str::to_owned),
-        _ => None,
-    };
-    match reason {
-        Some(reason) => anyhow::anyhow!("target-shop refused to start: {reason}\n({e})"),
-        None => anyhow::Error::new(e).context("starting target-shop"),
-    }
 }

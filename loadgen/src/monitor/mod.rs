@@ -108,6 +108,27 @@ pub struct Server {
     pub notes: Vec<Note>,
 }
 
+impl Server {
+    /// The job backlog each second: the application's own gauge (the shop's `/metrics`), else the
+    /// length of the job stream Redis holds; empty when neither was followed.
+    pub fn job_backlog(&self) -> Vec<(u64, f64)> {
+        let from_metrics: Vec<(u64, f64)> = self
+            .metrics
+            .iter()
+            .flat_map(|m| &m.points)
+            .filter_map(|p| Some((p.t, p.jobs_backlog?)))
+            .collect();
+        if !from_metrics.is_empty() {
+            return from_metrics;
+        }
+        self.redis
+            .iter()
+            .flat_map(|r| &r.points)
+            .filter_map(|p| Some((p.t, p.stream_length? as f64)))
+            .collect()
+    }
+}
+
 /// A monitor: sampled once a second, finished once at the end.
 pub(crate) trait Monitor: Send + 'static {
     type Data: Send + 'static;

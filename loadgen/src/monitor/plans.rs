@@ -93,7 +93,7 @@ fn is_plannable(query: &str) -> bool {
 }
 
 /// The highest `$N` in a normalized statement: the parameters its PREPARE has.
-pub(crate) fn parameters(query: &str) -> usize {
+fn parameters(query: &str) -> usize {
     let bytes = query.as_bytes();
     let mut highest = 0;
     for (i, b) in bytes.iter().enumerate() {

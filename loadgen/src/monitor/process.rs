@@ -12,6 +12,9 @@ use serde::Serialize;
 
 use super::{Monitor, Note};
 
+/// Seconds at the start of a run whose memory is start-up, not growth.
+pub const WARM_UP_S: u64 = 3;
+
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Point {
     pub t: u64,
@@ -43,6 +46,12 @@ impl Data {
 
     pub fn max_rss(&self) -> u64 {
         self.points.iter().map(|p| p.rss_bytes).max().unwrap_or(0)
+    }
+
+    /// The samples after start-up (the first [`WARM_UP_S`] seconds fill caches, pools and
+    /// allocator arenas): where memory that keeps growing is growth, not warming up.
+    pub fn settled(&self) -> impl Iterator<Item = &Point> {
+        self.points.iter().filter(|p| p.t >= WARM_UP_S)
     }
 }
 

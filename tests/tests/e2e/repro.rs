@@ -41,6 +41,14 @@ const REFUSED: [(&str, &str); 3] = [
     ("shared-headers", "shared-header.toml:"),
 ];
 
+/// The console section of one reproduction (`== repro NAME: ...` up to the next).
+fn section<'a>(stdout: &'a str, name: &str) -> &'a str {
+    stdout
+        .split("\n== repro ")
+        .find(|s| s.starts_with(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no section for {name}:\n{stdout}"))
+}
+
 /// The findings' wire names, so a failed assertion lists them as summary.json spells them.
 fn finding_ids(summary: &std::path::Path) -> Vec<&'static str> {
     Summary::read(summary)
@@ -93,10 +101,7 @@ pub async fn every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix(_w
         out.status
     );
     for (name, finding) in REPROS {
-        let section = stdout
-            .split("\n== repro ")
-            .find(|s| s.starts_with(&format!("{name}:")))
-            .unwrap_or_else(|| panic!("no section for {name}:\n{stdout}"));
+        let section = section(&stdout, name);
         assert!(
             section.contains("  symptom: ")
                 && section.contains("reproduced: the symptom appears with the bug"),
@@ -118,10 +123,7 @@ pub async fn every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix(_w
         }
     }
     for (name, says) in REFUSED {
-        let section = stdout
-            .split("\n== repro ")
-            .find(|s| s.starts_with(&format!("{name}:")))
-            .unwrap_or_else(|| panic!("no section for {name}:\n{stdout}"));
+        let section = section(&stdout, name);
         assert!(
             section.contains(says)
                 && section.contains("diagnosis: the refusal names it with the bug, absent after")

@@ -5,11 +5,12 @@
 
 use loadgen::diagnosis::FindingId;
 
-use super::catalogue::{Check, Data, Diagnosis, Load, Repro, SHOP, Target, Variant, seeded_with};
+use super::catalogue::{
+    Check, Data, Diagnosis, Load, Repro, SHOP, Target, Variant, seeded, seeded_with,
+};
 use super::usage::{backlog_symptom, memory_symptom, slow_list_symptom};
 
 pub(super) fn repros() -> Vec<Repro> {
-    let seeded = |load: Load| seeded_with(Data::Seeded, load);
     let payments = Load {
         scenario: "payment",
         users: 30,

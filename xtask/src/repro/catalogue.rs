@@ -91,6 +91,11 @@ pub(super) enum Diagnosis {
     None,
 }
 
+/// A variant of the shop on the plan's data, without faults.
+pub(super) fn seeded(load: Load) -> Variant {
+    seeded_with(Data::Seeded, load)
+}
+
 /// A variant of the shop on this data, without faults.
 pub(super) fn seeded_with(data: Data, load: Load) -> Variant {
     Variant {
@@ -111,7 +116,6 @@ pub(super) const SHOP: Load = Load {
 };
 
 pub(super) fn repros() -> Vec<Repro> {
-    let seeded = |load: Load| seeded_with(Data::Seeded, load);
     let cart = Load {
         tags: Some("cart"),
         ..SHOP

@@ -9,21 +9,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// The job backlog over the run: the shop's own gauge, else its stream's length.
 pub(super) fn backlog_symptom(o: &Observed) -> Symptom {
-    let server = o.summary.server.as_ref();
-    let mut series: Vec<(u64, f64)> = server
-        .and_then(|s| s.metrics.as_ref())
-        .into_iter()
-        .flat_map(|m| &m.points)
-        .filter_map(|p| Some((p.t, p.jobs_backlog?)))
-        .collect();
-    if series.is_empty() {
-        series = server
-            .and_then(|s| s.redis.as_ref())
-            .into_iter()
-            .flat_map(|r| &r.points)
-            .filter_map(|p| Some((p.t, p.stream_length? as f64)))
-            .collect();
-    }
+    let series = o
+        .summary
+        .server
+        .as_ref()
+        .map(loadgen::monitor::Server::job_backlog)
+        .unwrap_or_default();
     let (Some(first), Some(last)) = (series.first(), series.last()) else {
         return Symptom {
             present: false,
@@ -95,8 +86,7 @@ pub(super) fn memory_symptom(o: &Observed) -> Symptom {
         .and_then(|s| s.processes.iter().find(|p| p.name == "shop"));
     let points: Vec<(u64, u64)> = shop
         .into_iter()
-        .flat_map(|p| &p.points)
-        .filter(|p| p.t >= 3)
+        .flat_map(|p| p.settled())
         .map(|p| (p.t, p.rss_bytes))
         .collect();
     let (Some(first), Some(last)) = (points.first(), points.last()) else {

@@ -215,24 +215,12 @@ pub(crate) fn job_backlog(v: &View) -> Vec<Finding> {
     };
     // Every backlog the monitors followed: the shop's own gauge (else its job stream), and each
     // Celery queue; the one growing fastest is named.
-    let from_metrics: Vec<(f64, f64)> = server
-        .metrics
-        .iter()
-        .flat_map(|m| &m.points)
-        .filter_map(|p| Some((p.t as f64, p.jobs_backlog?)))
+    let backlog = server
+        .job_backlog()
+        .into_iter()
+        .map(|(t, n)| (t as f64, n))
         .collect();
-    let mut backlogs: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
-    if from_metrics.is_empty() {
-        let stream = server
-            .redis
-            .iter()
-            .flat_map(|r| &r.points)
-            .filter_map(|p| Some((p.t as f64, p.stream_length? as f64)))
-            .collect();
-        backlogs.push(("job".to_owned(), stream));
-    } else {
-        backlogs.push(("job".to_owned(), from_metrics));
-    }
+    let mut backlogs: Vec<(String, Vec<(f64, f64)>)> = vec![("job".to_owned(), backlog)];
     if let Some(r) = &server.redis {
         for (i, queue) in r.queues.iter().enumerate() {
             let waiting = r

@@ -9,9 +9,6 @@ use crate::diagnosis::{Finding, FindingId, View};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// Seconds at the start of a run whose memory is start-up, not growth.
-const WARM_UP_S: u64 = 3;
-
 pub(crate) fn memory_growth(v: &View) -> Vec<Finding> {
     let Some(server) = &v.server else {
         return Vec::new();
@@ -20,9 +17,7 @@ pub(crate) fn memory_growth(v: &View) -> Vec<Finding> {
     // The generator keeps its exact histograms as it goes: its own growth is not the target's.
     for p in server.processes.iter().filter(|p| p.name != "loadgen") {
         let points: Vec<(f64, f64)> = p
-            .points
-            .iter()
-            .filter(|p| p.t >= WARM_UP_S)
+            .settled()
             .map(|p| (p.t as f64, p.rss_bytes as f64))
             .collect();
         let (Some(first), Some(last)) = (points.first(), points.last()) else {
