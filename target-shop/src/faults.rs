@@ -177,6 +177,13 @@ pub async fn order_index(db: &sqlx::PgPool, missing: bool) {
 /// Memory the `leak=KIB` fault keeps: never freed while the process lives.
 static LEAKED: std::sync::Mutex<Vec<Box<[u8]>>> = std::sync::Mutex::new(Vec::new());
 
+/// Bytes the `leak=KIB` fault has kept so far in this process.
+pub fn leaked_bytes() -> usize {
+    LEAKED
+        .lock()
+        .map_or(0, |leaked| leaked.iter().map(|block| block.len()).sum())
+}
+
 /// Keeps `kib` KiB for good, written so that the pages are really resident.
 pub fn leak(kib: u32) {
     let block = vec![0x5a_u8; kib as usize * 1024].into_boxed_slice();
