@@ -241,6 +241,7 @@ async fn with_stack(
             toss_url: &mock_url,
             redis_prefix: None,
             faults: args.faults.iter().map(String::as_str).collect(),
+            pool_timeout: None,
         },
     )
     .await?;

@@ -38,6 +38,8 @@ pub struct ShopConfig<'a> {
     /// Keys of this run under their own prefix (runs sharing one Redis never meet).
     pub redis_prefix: Option<String>,
     pub faults: Vec<&'a str>,
+    /// `--pool-timeout`, where the shop's default (30 s) would outlast the run.
+    pub pool_timeout: Option<&'a str>,
 }
 
 pub async fn shop(binary: &Path, log_dir: &Path, c: &ShopConfig<'_>) -> anyhow::Result<Running> {
@@ -50,6 +52,9 @@ pub async fn shop(binary: &Path, log_dir: &Path, c: &ShopConfig<'_>) -> anyhow::
         .args(["--toss-url", c.toss_url]);
     if let Some(prefix) = &c.redis_prefix {
         launch = launch.args(["--redis-prefix", prefix]);
+    }
+    if let Some(timeout) = c.pool_timeout {
+        launch = launch.args(["--pool-timeout", timeout]);
     }
     let service = launch
         .env("RUST_LOG", "info")

@@ -1,5 +1,6 @@
-//! The resource rules on synthetic runs: a leak and a missing index yield their findings, the
-//! clean run and the look-alikes (a step at start-up, a small table, a cheap statement) do not.
+//! The resource rules on synthetic runs: a leak, a missing index and a database at its connection
+//! limit yield their findings, the clean run and the look-alikes (a step at start-up, a small
+//! table, a cheap statement, a database with room) do not.
 
 use super::tests::{clean, ids, only, server};
 use crate::monitor::plans::{Plan, SeqScan};
@@ -77,4 +78,37 @@ fn a_sequential_scan_of_a_large_table_taking_the_time_is_a_missing_index() {
         server(&mut v).postgres.as_mut().unwrap().plans = vec![order_list_plan(rows, mean)];
         assert!(ids(&v).is_empty(), "{rows} rows, {mean} ms: {:?}", ids(&v));
     }
+}
+
+#[test]
+fn a_database_at_its_own_connection_limit_is_named_though_the_server_has_room() {
+    let mut v = clean();
+    let pg = server(&mut v).postgres.as_mut().unwrap();
+    pg.database_connection_limit = Some(12);
+    for p in &mut pg.points {
+        p.in_database = Some(if p.t > 20 { 12 } else { 4 });
+    }
+    let f = only(&v, "db-connections");
+    assert_eq!(
+        f.title,
+        "connections to database \"shopload\" near its limit: 12 of 12"
+    );
+    assert!(
+        f.evidence.contains("CONNECTION LIMIT is 12"),
+        "{}",
+        f.evidence
+    );
+    assert!(
+        f.evidence.contains("max_connections = 100"),
+        "{}",
+        f.evidence
+    );
+    assert!(f.fix.starts_with("PgBouncer"), "{}", f.fix);
+
+    // Below 90 % of the limit (PgBouncer's pool in front): nothing.
+    let pg = server(&mut v).postgres.as_mut().unwrap();
+    for p in &mut pg.points {
+        p.in_database = Some(8);
+    }
+    assert!(ids(&v).is_empty(), "{:?}", ids(&v));
 }

@@ -73,6 +73,7 @@ pub(super) fn clean() -> View {
             database: "shopload".into(),
             server_version: "15".into(),
             max_connections: Some(100),
+            database_connection_limit: None,
             points: (1..=SECONDS)
                 .map(|t| postgres::Point {
                     t,
@@ -83,6 +84,7 @@ pub(super) fn clean() -> View {
                     lock_waiting: 0,
                     locks_not_granted: 0,
                     transactions_per_s: Some(20.0),
+                    in_database: None,
                 })
                 .collect(),
             statements: Some(postgres::Statements {

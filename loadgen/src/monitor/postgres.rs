@@ -40,6 +40,10 @@ pub struct Point {
     pub locks_not_granted: i64,
     /// Commits and rollbacks in this database per second.
     pub transactions_per_s: Option<f64>,
+    /// Client connections to this database, the monitor's own included: what its `CONNECTION
+    /// LIMIT` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_database: Option<i64>,
 }
 
 /// A statement's work during the run.
@@ -69,6 +73,10 @@ pub struct Data {
     pub database: String,
     pub server_version: String,
     pub max_connections: Option<i64>,
+    /// This database's own `CONNECTION LIMIT` (`ALTER DATABASE ... CONNECTION LIMIT n`), when it
+    /// has one: it refuses all but superusers beyond it, whatever `max_connections` allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_connection_limit: Option<i64>,
     pub points: Vec<Point>,
     /// None when `pg_stat_statements` could not be read (the notes say why).
     pub statements: Option<Statements>,
@@ -151,7 +159,8 @@ const SAMPLE: &str = "SELECT \
      count(*), \
      count(*) FILTER (WHERE a.wait_event_type = 'Lock'), \
      (SELECT count(*) FROM pg_locks WHERE NOT granted), \
-     (SELECT (xact_commit + xact_rollback)::float8 FROM pg_stat_database WHERE datname = current_database()) \
+     (SELECT (xact_commit + xact_rollback)::float8 FROM pg_stat_database WHERE datname = current_database()), \
+     (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend') \
      FROM pg_stat_activity a WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()";
 
 pub struct Postgres {
@@ -159,6 +168,7 @@ pub struct Postgres {
     database: String,
     server_version: String,
     max_connections: Option<i64>,
+    database_connection_limit: Option<i64>,
     /// `total_exec_time` (13+) or `total_time` (older); None when the statements cannot be read.
     time_column: Option<&'static str>,
     start: Snapshot,
@@ -194,7 +204,8 @@ impl Postgres {
             .query_one(
                 "SELECT current_database()::text, current_setting('server_version'), \
                  current_setting('server_version_num')::int, \
-                 current_setting('max_connections')::int8",
+                 current_setting('max_connections')::int8, \
+                 (SELECT datconnlimit::int8 FROM pg_database WHERE datname = current_database())",
                 &[],
             )
             .await
@@ -203,6 +214,12 @@ impl Postgres {
         let server_version: String = row.try_get(1)?;
         let version_num: i32 = row.try_get(2)?;
         let max_connections: Option<i64> = row.try_get(3).ok();
+        // -1 is "no limit".
+        let database_connection_limit = row
+            .try_get::<_, Option<i64>>(4)
+            .ok()
+            .flatten()
+            .filter(|l| *l >= 0);
         // Only superusers (and pg_read_all_settings) may read it: None is "could not tell".
         let preload: Option<String> = client
             .query_one("SELECT current_setting('shared_preload_libraries')", &[])
@@ -214,6 +231,7 @@ impl Postgres {
             database,
             server_version,
             max_connections,
+            database_connection_limit,
             time_column: None,
             start: Snapshot::new(),
             points: Vec::new(),
@@ -357,6 +375,7 @@ impl Postgres {
             lock_waiting: get(4),
             locks_not_granted: get(5),
             transactions_per_s,
+            in_database: row.try_get(7).ok(),
         });
     }
 
@@ -382,6 +401,7 @@ impl Postgres {
                 database: self.database,
                 server_version: self.server_version,
                 max_connections: self.max_connections,
+                database_connection_limit: self.database_connection_limit,
                 points: self.points,
                 statements,
                 plans,

@@ -11,7 +11,7 @@ use crate::world::World;
 
 /// Each repro that runs its load both ways and the finding the diagnosis must name with its bug
 /// on (and not after the fix).
-const REPROS: [(&str, Option<FindingId>); 14] = [
+const REPROS: [(&str, Option<FindingId>); 15] = [
     ("405", Some(FindingId::MethodNotAllowed)),
     ("401-users", Some(FindingId::Unauthorized)),
     ("401-expiry", Some(FindingId::TokenExpiry)),
@@ -26,6 +26,7 @@ const REPROS: [(&str, Option<FindingId>); 14] = [
     ("job-backlog", Some(FindingId::JobBacklog)),
     ("missing-index", Some(FindingId::MissingIndex)),
     ("memory", Some(FindingId::MemoryGrowth)),
+    ("pgbouncer", Some(FindingId::DbConnections)),
 ];
 
 /// The repros refused before any load with the bug on, and what their refusal must say.
@@ -134,6 +135,18 @@ pub async fn every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix(_w
         assert!(dir.path().join(name).join("fixed/summary.json").is_file());
         assert!(!dir.path().join(name).join("with-bug/summary.json").exists());
     }
+    // The database's own limit named, and PgBouncer really between the shop and PostgreSQL in
+    // the fixed run (its start-up line from the container's log).
+    assert!(
+        section(&stdout, "pgbouncer").contains("of its limit 12"),
+        "{}",
+        section(&stdout, "pgbouncer")
+    );
+    let log = std::fs::read_to_string(dir.path().join("pgbouncer/fixed/pgbouncer.log")).unwrap();
+    assert!(
+        log.contains("pool_mode=transaction default_pool_size=6"),
+        "{log}"
+    );
     // The closing table: one row per reproduction, each reproduced.
     let table = stdout
         .split("\ncase ")

@@ -1,14 +1,14 @@
 //! The plan's remaining bottlenecks and start-up errors as reproductions, beside the first
-//! eleven in `catalogue`: a job backlog, a missing index, memory kept per request, a misconfigured
-//! start, nothing listening at the host, and a per-user header on the shared client. Each is data
-//! as in `catalogue`, reviewed as prose.
+//! eleven in `catalogue`: a job backlog, a missing index, memory kept per request, connections
+//! running out (fixed with PgBouncer), a misconfigured start, nothing listening at the host, and a
+//! per-user header on the shared client. Each is data as in `catalogue`, reviewed as prose.
 
 use loadgen::diagnosis::FindingId;
 
 use super::catalogue::{
-    Check, Data, Diagnosis, Load, Repro, SHOP, Target, Variant, seeded, seeded_with,
+    Check, Connections, Data, Diagnosis, Load, Repro, SHOP, Target, Variant, seeded, seeded_with,
 };
-use super::usage::{backlog_symptom, memory_symptom, slow_list_symptom};
+use super::usage::{backlog_symptom, connections_symptom, memory_symptom, slow_list_symptom};
 
 pub(super) fn repros() -> Vec<Repro> {
     let payments = Load {
@@ -31,6 +31,13 @@ pub(super) fn repros() -> Vec<Repro> {
     };
     let cart = Load {
         scenario: "repro/per-request-header.toml",
+        ..SHOP
+    };
+    let crowd = Load {
+        scenario: "repro/pool.toml",
+        users: 40,
+        spawn_rate: 40.0,
+        run_time: "20s",
         ..SHOP
     };
     vec![
@@ -86,6 +93,36 @@ pub(super) fn repros() -> Vec<Repro> {
             fixed_how: "nothing kept per request",
             symptom: Check::Run(memory_symptom),
             diagnosis: Diagnosis::Finding(FindingId::MemoryGrowth),
+        },
+        Repro {
+            name: "pgbouncer",
+            error: "connections run out: PostgreSQL refuses new ones (\"too many connections\") \
+                    while the application's pool asks for more",
+            cause: "the database allows the shop's role 12 connections (a small PostgreSQL's \
+                    max_connections, here `ALTER DATABASE ... CONNECTION LIMIT 12`) and the \
+                    shop's pool opens up to 20 for 40 users reading their carts back to back: past the limit each new connection \
+                    is refused, the pool retries until its 5 s timeout, and the request fails.",
+            fix: "PgBouncer in transaction mode in front (the plan's docker-compose: \
+                  pool_mode = transaction, a default_pool_size below the limit): the shop's 20 \
+                  connections share 6 to PostgreSQL, each held only for a transaction. A bigger \
+                  limit only moves the wall (see `pool` for the application's side).",
+            broken: Variant {
+                connections: Connections::Limited {
+                    limit: 12,
+                    pgbouncer: None,
+                },
+                ..seeded(crowd)
+            },
+            fixed: Variant {
+                connections: Connections::Limited {
+                    limit: 12,
+                    pgbouncer: Some(6),
+                },
+                ..seeded(crowd)
+            },
+            fixed_how: "PgBouncer in front",
+            symptom: Check::Run(connections_symptom),
+            diagnosis: Diagnosis::Finding(FindingId::DbConnections),
         },
         Repro {
             name: "misconfigured",

@@ -49,12 +49,23 @@ pub(super) enum Target {
     Nothing,
 }
 
+/// How the shop reaches PostgreSQL.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Connections {
+    /// As the stack's superuser, straight to the server.
+    Direct,
+    /// As an application role, to a database limited to `limit` connections, with a pool timeout
+    /// of 5 s; through PgBouncer in transaction mode with this many server connections, if any.
+    Limited { limit: u32, pgbouncer: Option<u32> },
+}
+
 #[derive(Clone, Copy)]
 pub(super) struct Variant {
     pub(super) faults: &'static [&'static str],
     pub(super) data: Data,
     pub(super) load: Load,
     pub(super) target: Target,
+    pub(super) connections: Connections,
 }
 
 pub(super) struct Repro {
@@ -69,6 +80,21 @@ pub(super) struct Repro {
     pub(super) fixed_how: &'static str,
     pub(super) symptom: Check,
     pub(super) diagnosis: Diagnosis,
+}
+
+impl Repro {
+    /// Whether either run puts PgBouncer in front of the database.
+    pub(super) fn uses_pgbouncer(&self) -> bool {
+        [self.broken, self.fixed].iter().any(|v| {
+            matches!(
+                v.connections,
+                Connections::Limited {
+                    pgbouncer: Some(_),
+                    ..
+                }
+            )
+        })
+    }
 }
 
 /// How a run shows the bug.
@@ -103,6 +129,7 @@ pub(super) fn seeded_with(data: Data, load: Load) -> Variant {
         data,
         load,
         target: Target::Shop,
+        connections: Connections::Direct,
     }
 }
 
@@ -371,6 +398,21 @@ pub(super) fn describe(v: &Variant) -> String {
     }
     if v.target == Target::Nothing {
         s.push_str(", nothing listening at the host");
+    }
+    if let Connections::Limited { limit, pgbouncer } = v.connections {
+        let _ = write!(
+            s,
+            ", the database limited to {limit} connections, shop pool timeout 5 s, "
+        );
+        match pgbouncer {
+            Some(pool) => {
+                let _ = write!(
+                    s,
+                    "PgBouncer (transaction mode, {pool} connections) in front"
+                );
+            }
+            None => s.push_str("straight to PostgreSQL"),
+        }
     }
     s
 }

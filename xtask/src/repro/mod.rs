@@ -9,9 +9,13 @@
 //!
 //! One job per file: this one parses and dispatches; `catalogue` lists the reproductions,
 //! `runner` runs them, `symptoms` judges what a run left behind.
+//!
+//! `pgbouncer` also runs PgBouncer, from its image (`--pgbouncer-image`) in the Docker engine,
+//! whatever the stack's provider: it is checked before anything is built or started.
 
 mod bottlenecks;
 mod catalogue;
+mod connections;
 mod observe;
 mod runner;
 mod symptoms;
@@ -34,7 +38,7 @@ use runner::{Binaries, run_all};
 #[command(after_help = "Reproductions (also `cargo xtask repro --list`):\n  \
     405, 401 (= 401-users, 401-expiry, 401-scheme), stock, serializer, pool, n-plus-one, no-cache, \
     inline-jobs, oversell, job-backlog, missing-index, memory, misconfigured, nothing-listening, \
-    shared-headers, all")]
+    shared-headers, pgbouncer, all")]
 pub struct Args {
     /// What to reproduce: a name from --list, `401` for its three causes, or `all`
     #[arg(required_unless_present = "list")]
@@ -45,6 +49,14 @@ pub struct Args {
     /// Where the runs' reports go [default: reports/repro-NAME-<time>/]
     #[arg(long, env = "SHOPLOAD_REPORT_DIR")]
     pub report_dir: Option<PathBuf>,
+    /// PgBouncer's image for the `pgbouncer` reproduction (PgBouncer 1.21 or later, configured
+    /// by docker-compose.yml's environment; `.ci/images/build.sh pgbouncer` builds the default)
+    #[arg(
+        long,
+        env = "SHOPLOAD_PGBOUNCER_IMAGE",
+        default_value = "shopload/pgbouncer:trixie"
+    )]
+    pub pgbouncer_image: String,
     #[command(flatten)]
     pub stack: StackArgs,
 }
@@ -81,11 +93,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&report_dir)
         .with_context(|| format!("creating {}", report_dir.display()))?;
     crate::provider::ensure(&args.stack.config()).await?;
+    if chosen.iter().any(|r| r.uses_pgbouncer()) {
+        connections::preflight(&args.pgbouncer_image)?;
+    }
     let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock"])?;
     let bins = Binaries {
         loadgen: binaries[0].clone(),
         shop: binaries[1].clone(),
         mock: binaries[2].clone(),
+        pgbouncer_image: args.pgbouncer_image.clone(),
     };
     let stack = Stack::start(&args.stack.config())
         .await

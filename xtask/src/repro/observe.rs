@@ -1,5 +1,7 @@
 //! One run of a reproduction: a fresh database cloned from the template (with the variant's data),
-//! a Toss mock and a shop started through the launcher (their own Redis prefix and job stream),
+//! a Toss mock and a shop started through the launcher (their own Redis prefix and job stream;
+//! where the variant says so, as an application role limited to a few connections, with PgBouncer
+//! in front),
 //! loadgen with its server monitors, the statements the database ran, and the reconciliation where
 //! stock is limited. A shop that will not start, or a loadgen that refuses before any load, is an
 //! outcome too: the start-up errors are reproductions of their own.
@@ -15,7 +17,8 @@ use launcher::free_port;
 use loadgen::summary::Summary;
 use serde_json::Value;
 
-use super::catalogue::{Data, Repro, Target, Variant};
+use super::catalogue::{Connections, Data, Repro, Target, Variant};
+use super::connections::{self, PgBouncer};
 use super::runner::{Binaries, Observed, Outcome, Statements};
 use crate::phase::hot_products;
 use crate::services;
@@ -30,6 +33,8 @@ struct Run<'a> {
     stack: &'a Stack,
     dir: &'a Path,
     database_url: &'a str,
+    /// The application role's URL, where the variant limits the database's connections.
+    app_url: Option<&'a str>,
 }
 
 /// One run: a fresh database, mock and shop; the load; what it left behind.
@@ -51,6 +56,12 @@ pub(super) async fn observe(
         .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .await;
     prepare(&db, variant.data).await?;
+    let app_url = match variant.connections {
+        Connections::Direct => None,
+        Connections::Limited { limit, .. } => {
+            Some(connections::limit_database(&db, &database_url, limit).await?)
+        }
+    };
     let run = Run {
         repro,
         variant,
@@ -59,6 +70,7 @@ pub(super) async fn observe(
         stack,
         dir: &dir,
         database_url: &database_url,
+        app_url: app_url.as_deref(),
     };
     let outcome = run.servers_and_load(&db).await;
     drop(db);
@@ -105,6 +117,34 @@ async fn prepare(db: &tokio_postgres::Client, data: Data) -> anyhow::Result<()> 
 
 impl Run<'_> {
     async fn servers_and_load(&self, db: &tokio_postgres::Client) -> anyhow::Result<Outcome> {
+        // PgBouncer, where the variant puts it in front: the shop's URL becomes PgBouncer's.
+        let pgbouncer = match (self.variant.connections, self.app_url) {
+            (
+                Connections::Limited {
+                    pgbouncer: Some(pool),
+                    ..
+                },
+                Some(app_url),
+            ) => Some(PgBouncer::start(&self.bins.pgbouncer_image, app_url, pool).await?),
+            _ => None,
+        };
+        let shop_database_url = match (&pgbouncer, self.app_url) {
+            (Some(bouncer), _) => bouncer.url.as_str(),
+            (None, Some(app_url)) => app_url,
+            (None, None) => self.database_url,
+        };
+        let outcome = self.shop_and_load(db, shop_database_url).await;
+        if let Some(bouncer) = pgbouncer {
+            bouncer.stop(self.dir)?;
+        }
+        outcome
+    }
+
+    async fn shop_and_load(
+        &self,
+        db: &tokio_postgres::Client,
+        shop_database_url: &str,
+    ) -> anyhow::Result<Outcome> {
         let mock = services::toss_mock(&self.bins.mock, self.dir, &[]).await?;
         let shop = match self.variant.target {
             Target::Nothing => None,
@@ -113,11 +153,17 @@ impl Run<'_> {
                     &self.bins.shop,
                     self.dir,
                     &services::ShopConfig {
-                        database_url: self.database_url,
+                        database_url: shop_database_url,
                         redis_url: self.stack.redis_url(),
                         toss_url: &mock.url,
                         redis_prefix: Some(format!("repro:{}:{}:", self.repro.name, self.label)),
                         faults: self.variant.faults.to_vec(),
+                        // Requests that cannot get a connection fail within the run.
+                        pool_timeout: matches!(
+                            self.variant.connections,
+                            Connections::Limited { .. }
+                        )
+                        .then_some("5s"),
                     },
                 )
                 .await;

@@ -41,6 +41,8 @@ pub(super) struct Binaries {
     pub(super) loadgen: PathBuf,
     pub(super) shop: PathBuf,
     pub(super) mock: PathBuf,
+    /// PgBouncer's container image, for the variants that put it in front of the database.
+    pub(super) pgbouncer_image: String,
 }
 
 /// Runs each repro; returns how each went.

@@ -221,7 +221,7 @@ pub(super) fn squeeze(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn excerpt(s: &str, chars: usize) -> String {
+pub(super) fn excerpt(s: &str, chars: usize) -> String {
     let mut out: String = s.chars().take(chars).collect();
     if s.chars().count() > chars {
         out.push('…');
@@ -372,6 +372,7 @@ mod tests {
                 tls_insecure: false,
                 protocol: None,
                 stages: Vec::new(),
+                shard: None,
             },
             passed: true,
             failure_band: "normal".into(),

@@ -1,9 +1,9 @@
-//! Symptom checks of the bottlenecks that show as something used up over the run rather than as
-//! failed requests: jobs piling up, memory kept, a table read whole. Pure functions of an
+//! Symptom checks of the bottlenecks that show as something used up over the run: jobs piling up,
+//! memory kept, a table read whole, the database's connections. Pure functions of an
 //! [`Observed`], like `symptoms`.
 
 use super::runner::Observed;
-use super::symptoms::Symptom;
+use super::symptoms::{Symptom, excerpt};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -37,6 +37,37 @@ pub(super) fn backlog_symptom(o: &Observed) -> Symptom {
     }
     Symptom {
         present: last.1 - first.1 >= 50.0,
+        lines,
+    }
+}
+
+/// The database's connections against its limit, and the requests that found none.
+pub(super) fn connections_symptom(o: &Observed) -> Symptom {
+    let agg = &o.summary.aggregate;
+    let pg = o.summary.server.as_ref().and_then(|s| s.postgres.as_ref());
+    let limit = pg.and_then(|p| p.database_connection_limit);
+    let peak = pg
+        .and_then(|p| p.points.iter().filter_map(|p| p.in_database).max())
+        .unwrap_or(0);
+    let mut lines = vec![match limit {
+        Some(limit) => format!("connections to the database: peak {peak} of its limit {limit}"),
+        None => format!("connections to the database: peak {peak} (no limit was read)"),
+    }];
+    lines.push(format!(
+        "all requests: p95 {:.0} ms, {} of {} failed",
+        agg.percentiles_ms.p95.unwrap_or(0.0),
+        agg.failures,
+        agg.requests
+    ));
+    if let Some(line) = o.shop_log.lines().find(|l| {
+        l.contains("too many connections")
+            || l.contains("pool timed out")
+            || l.contains("PoolTimedOut")
+    }) {
+        lines.push(format!("the shop's log: {}", excerpt(line.trim(), 200)));
+    }
+    Symptom {
+        present: agg.failures > 0 || limit.is_some_and(|l| peak >= l),
         lines,
     }
 }

@@ -163,6 +163,42 @@ pub(crate) fn db_connections(v: &View) -> Vec<Finding> {
     let Some(pg) = v.server.as_ref().and_then(|s| s.postgres.as_ref()) else {
         return Vec::new();
     };
+    const FIX: &str = "PgBouncer in transaction mode (max_client_conn 1000, default_pool_size 25), \
+                       fewer or smaller application pools, persistent connections";
+    // The database's own CONNECTION LIMIT first: where it is set it is the one that binds (the
+    // application's role is refused beyond it while the server has room).
+    if let Some(limit) = pg.database_connection_limit.filter(|l| *l > 0)
+        && let Some((peak, n)) = pg
+            .points
+            .iter()
+            .filter_map(|p| Some((p, p.in_database?)))
+            .max_by_key(|(_, n)| *n)
+        && n as f64 >= limit as f64 * 0.9
+    {
+        return vec![Finding {
+            id: FindingId::DbConnections,
+            title: format!(
+                "connections to database {:?} near its limit: {n} of {limit}",
+                pg.database
+            ),
+            evidence: format!(
+                "{n} connections to {:?} at {} ({} client connections on the server: {} \
+                 active, {} idle, {} idle in transaction); the database's CONNECTION LIMIT is \
+                 {limit} (every role but superusers is refused beyond it: \"too many connections \
+                 for database\"){}",
+                pg.database,
+                v.clock(peak.t),
+                peak.total,
+                peak.active,
+                peak.idle,
+                peak.idle_in_transaction,
+                pg.max_connections
+                    .map(|m| format!(", max_connections = {m}"))
+                    .unwrap_or_default()
+            ),
+            fix: format!("{FIX}; or raise the limit (ALTER DATABASE ... CONNECTION LIMIT)"),
+        }];
+    }
     let Some(max) = pg.max_connections.filter(|m| *m > 0) else {
         return Vec::new();
     };
@@ -187,9 +223,7 @@ pub(crate) fn db_connections(v: &View) -> Vec<Finding> {
             peak.idle,
             peak.idle_in_transaction
         ),
-        fix: "PgBouncer in transaction mode (max_client_conn 1000, default_pool_size 25), fewer \
-              or smaller application pools, persistent connections"
-            .into(),
+        fix: FIX.into(),
     }]
 }
 
