@@ -7,19 +7,22 @@
 //! handle, read live snapshots, wait for the end); its `runner` starts `user`s (each with its own
 //! `client` connections); users send one event per request to the aggregator, which alone owns
 //! the `stats`; at the end `verdict` checks the `threshold`s and `report` writes the console
-//! table, CSVs, HTML, JSON and JUnit.
+//! table, CSVs, HTML, JSON and JUnit. A run split over processes runs one `shard` of the plan in
+//! each; `merge` adds their summary.json files up into one run's `Results`.
 
 pub mod cli;
 pub mod client;
 pub mod compare;
 pub mod diagnosis;
 pub mod engine;
+pub mod merge;
 pub mod monitor;
 pub mod phase;
 pub mod report;
 pub mod runner;
 pub mod saturation;
 pub mod scenario;
+pub mod shard;
 pub mod stats;
 pub mod summary;
 pub mod template;

@@ -1,5 +1,5 @@
-//! `loadgen`: parses flags and runs. Exit codes: 0 thresholds held, 1 a threshold failed, 2 the run
-//! could not happen (with a one-line reason).
+//! `loadgen`: parses flags and runs (or compares, or merges shards). Exit codes: 0 thresholds held,
+//! 1 a threshold failed, 2 the run could not happen (with a one-line reason).
 
 use std::process::ExitCode;
 
@@ -18,6 +18,13 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Compare(args) => match loadgen::cli::compare::run(&args) {
+            Ok(code) => ExitCode::from(code),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Merge(args) => match loadgen::cli::merge::run(&args) {
             Ok(code) => ExitCode::from(code),
             Err(e) => {
                 eprintln!("error: {e:#}");

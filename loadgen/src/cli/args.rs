@@ -48,6 +48,56 @@ pub enum Command {
                       --max-regression \"p95 10%\" --max-regression \"rps -5%\" --junit compare.xml"
     )]
     Compare(CompareArgs),
+    /// Merge the summary.json of sharded runs (--shard I/N) into one run's reports, exactly, and
+    /// judge the thresholds on the whole
+    #[command(
+        long_about = "Merge the summary.json files of the N shards of one run (loadgen run --shard I/N) \
+                      into the reports of one run, as `loadgen run` writes them: counts summed, every \
+                      endpoint's HdrHistogram added (so percentiles are exact, not averaged), the \
+                      per-second series added on wall-clock time, failures and errors combined. The \
+                      thresholds the shards carried and every --threshold are judged on the whole.\n\n\
+                      Every shard 1..N must be there exactly once, of one scenario and phase: a \
+                      missing, unreadable or foreign file stops the merge (exit 2), never a partial one.",
+        after_help = "Exit codes (as `loadgen run`'s): with thresholds, 0 every threshold held and 1 one \
+                      failed; without any, 0 when no request failed and --exit-code-on-error (1) when \
+                      one did; 2 the shards could not be merged.\n\
+                      Example: loadgen merge reports/shards --csv reports/all --html reports/all.html \
+                      --json reports/all.json --threshold \"p95 < 500ms\""
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// The shards' summary.json files, or directories searched (three levels deep) for files
+    /// named summary.json
+    #[arg(required = true, value_name = "DIR_OR_FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Write Locust's CSV files PREFIX_stats.csv, _stats_history.csv (its header: the shards'
+    /// running totals are not in their summaries), _failures.csv, _exceptions.csv
+    #[arg(long = "csv", value_name = "PREFIX", env = "LOADGEN_MERGE_CSV")]
+    pub csv: Option<String>,
+    /// Write the merged run's self-contained HTML report to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_MERGE_HTML")]
+    pub html: Option<String>,
+    /// Write the merged run's summary.json to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_MERGE_JSON")]
+    pub json: Option<String>,
+    /// Write junit.xml (one test case per threshold) to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_MERGE_JUNIT")]
+    pub junit: Option<String>,
+    /// A pass/fail rule judged on the merged run, repeatable, beside those the shards carried:
+    /// "p95 < 1000ms", "rps >= 100", "p99{stage=3} < 2s"
+    #[arg(
+        long = "threshold",
+        value_name = "RULE",
+        env = "LOADGEN_MERGE_THRESHOLDS",
+        value_delimiter = '|'
+    )]
+    pub thresholds: Vec<String>,
+    /// The exit code of a merged run without thresholds in which any request failed
+    #[arg(long, default_value_t = 1, env = "LOADGEN_EXIT_CODE_ON_ERROR")]
+    pub exit_code_on_error: u8,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -134,6 +184,24 @@ pub struct RunArgs {
     /// Open model: start iterations at this rate (500/s) instead of looping users
     #[arg(long, env = "LOADGEN_ARRIVAL_RATE")]
     pub arrival_rate: Option<String>,
+    /// Run shard I of N of this plan (I from 1): its share of the users, spawn and arrival rates
+    /// (and of every stage's); `loadgen merge` adds the N shards' summary.json up into one run
+    #[arg(
+        long,
+        value_name = "I/N",
+        env = "LOADGEN_SHARD",
+        help_heading = "Sharding"
+    )]
+    pub shard: Option<String>,
+    /// Begin the load at this moment (RFC 3339, 2026-01-31T12:00:00Z, or unix seconds), so that
+    /// shards start together; at most 24h ahead, a past time starts at once
+    #[arg(
+        long,
+        value_name = "TIME",
+        env = "LOADGEN_START_AT",
+        help_heading = "Sharding"
+    )]
+    pub start_at: Option<String>,
     /// Open model: a start that waits longer than this for a free user is dropped (and counted)
     #[arg(long, default_value = "10s", env = "LOADGEN_MAX_LAG")]
     pub max_lag: String,

@@ -1,19 +1,23 @@
 //! `loadgen run` and `loadgen scenarios`: the binary's side of a run. It resolves flags into a
-//! plan (`plan`), connects the monitors, starts the `engine`, shows the live line from the
-//! engine's snapshots, turns Ctrl-C into the handle's stop, then judges and writes the reports.
+//! plan (`plan`, a shard's share of it with `--shard`), connects the monitors, waits for
+//! `--start-at`, starts the `engine`, shows the live line from the engine's snapshots, turns
+//! Ctrl-C into the handle's stop, then judges and writes the reports. `loadgen merge` (`merge`)
+//! writes the same reports for shards added up.
 //! Exit codes, as Locust's: with thresholds 0 every threshold held, 1 one failed; without any, 0
 //! when no request failed, else `--exit-code-on-error`; 2 the run could not happen.
 
 mod args;
 pub mod compare;
+pub mod merge;
 mod plan;
+mod start_at;
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-pub use self::args::{Cli, Command, CompareArgs, RunArgs};
+pub use self::args::{Cli, Command, CompareArgs, MergeArgs, RunArgs};
 use crate::diagnosis::{self, ScenarioFacts};
 use crate::engine::{Engine, EngineConfig, Snapshot};
 use crate::monitor;
@@ -64,9 +68,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         ),
         None => format!("scenario {scenario_name}"),
     };
+    let shard_text = r.shard.map(|s| format!(", shard {s}")).unwrap_or_default();
     if !quiet {
         eprintln!(
-            "loadgen: {first_line} against {} ({} stage{}, {:?}, {} model)",
+            "loadgen: {first_line} against {} ({} stage{}, {:?}, {} model{shard_text})",
             r.host.to_string().trim_end_matches('/'),
             r.plan.stages.len(),
             if r.plan.stages.len() == 1 { "" } else { "s" },
@@ -74,13 +79,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             if open_model { "open" } else { "closed" }
         );
     }
+    if let Some(shard) = r.shard {
+        if r.plan.stages.iter().all(|s| s.users == 0) {
+            eprintln!(
+                "note: shard {shard} has no users in any stage (fewer users than shards): it sends \
+                 no load, and its summary still completes the set for `loadgen merge`"
+            );
+        }
+        if !r.thresholds.is_empty() {
+            eprintln!(
+                "note: shard {shard} judges its thresholds on its own share; `loadgen merge` judges \
+                 them on the whole"
+            );
+        }
+    }
+    if let Some(at) = r.start_at {
+        start_at::wait(at, quiet).await;
+    }
     let handle = Engine::start(EngineConfig {
         scenario: r.scenario,
         host: r.host.clone(),
         tls: Some(tls),
         plan: r.plan,
         request_timeout: r.request_timeout,
-        seed: args.seed,
+        seed: r.shard.map_or(args.seed, |s| s.seed(args.seed)),
         vars: r.vars,
         monitors,
     });
@@ -116,6 +138,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             command: shown_command(std::env::args()),
             tls_insecure: args.insecure,
             protocol: args.http2.then(|| protocol.to_owned()),
+            shard: r.shard,
             stages: finished.stages,
         },
         recorder,

@@ -1,6 +1,7 @@
 //! From flags and a phase file to what the engine runs: the stages (a phase's own, scaled by
-//! `--run-time`, or one stage of the command line's), the thresholds that still have a stage to
-//! judge, variables, outputs and the monitors. Every bad value is an error naming its flag.
+//! `--run-time`, or one stage of the command line's, then this shard's share of them), the
+//! thresholds that still have a stage to judge, variables, outputs and the monitors. Every bad
+//! value is an error naming its flag.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use crate::monitor;
 use crate::phase::{Outputs, Phase, parse_rate};
 use crate::runner::{Plan, Stage};
 use crate::scenario::Scenario;
+use crate::shard::Shard;
 use crate::threshold::Threshold;
 use crate::verdict;
 
@@ -24,6 +26,9 @@ pub(super) struct Resolved {
     pub(super) vars: Vec<(String, String)>,
     pub(super) outputs: Outputs,
     pub(super) request_timeout: Duration,
+    /// `--shard`: the plan above is already this shard's share.
+    pub(super) shard: Option<Shard>,
+    pub(super) start_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The run's stages. A phase file's own, unless the command line shapes the run:
@@ -119,6 +124,12 @@ fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
 }
 
 pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
+    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    let start_at = args
+        .start_at
+        .as_deref()
+        .map(|t| super::start_at::parse(t, chrono::Utc::now()))
+        .transpose()?;
     let phase = args.phase.as_deref().map(Phase::load).transpose()?;
     let scenario_name = args
         .scenario
@@ -140,6 +151,10 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .map(|r| parse_rate(r).map_err(|e| anyhow::anyhow!("--arrival-rate: {e}")))
         .transpose()?;
     let stages = stages(args, phase.as_ref(), arrival_rate)?;
+    let stages = match shard {
+        Some(shard) => shard.stages(&stages),
+        None => stages,
+    };
     let plan = Plan {
         stages,
         stop_timeout: duration("--stop-timeout", &args.stop_timeout)?,
@@ -199,6 +214,8 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         vars,
         outputs,
         request_timeout,
+        shard,
+        start_at,
     })
 }
 
@@ -236,7 +253,7 @@ mod tests {
         let cli = Cli::try_parse_from(["loadgen", "run"].iter().chain(flags)).unwrap();
         match cli.command {
             Command::Run(args) => *args,
-            Command::Scenarios | Command::Compare(_) => unreachable!(),
+            Command::Scenarios | Command::Compare(_) | Command::Merge(_) => unreachable!(),
         }
     }
 
@@ -312,6 +329,51 @@ mod tests {
         .unwrap();
         assert_eq!(staged(&single, &[]), 1);
         assert_eq!(staged(&single, &["-u", "20"]), 0);
+    }
+
+    #[test]
+    fn a_shard_runs_its_share_of_every_stage() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("phases/stress.toml");
+        let shares: Vec<Vec<Stage>> = (1..=3)
+            .map(|i| {
+                let shard = format!("{i}/3");
+                let args = run_args(&["--phase", file.to_str().unwrap(), "--shard", &shard]);
+                resolve(&args).unwrap().plan.stages
+            })
+            .collect();
+        let whole = stress().stages;
+        for (k, stage) in whole.iter().enumerate() {
+            let users: usize = shares.iter().map(|s| s[k].users).sum();
+            let spawn = shares.iter().fold(0.0, |a, s| a + s[k].spawn_rate);
+            assert_eq!((users, spawn), (stage.users, stage.spawn_rate), "{stage:?}");
+            assert!(
+                shares
+                    .iter()
+                    .all(|s| s[k].name == stage.name && s[k].duration == stage.duration)
+            );
+        }
+        let one = run_args(&[
+            "-H",
+            "http://127.0.0.1:1",
+            "-u",
+            "10",
+            "-r",
+            "2",
+            "--shard",
+            "4/4",
+            "--start-at",
+            "0",
+        ]);
+        let r = resolve(&one).unwrap();
+        let stage = &r.plan.stages[0];
+        assert_eq!((stage.users, stage.duration.as_secs()), (2, 60));
+        assert!((stage.spawn_rate - 0.4).abs() < 1e-12, "{stage:?}");
+        assert_eq!(r.start_at.map(|t| t.timestamp()), Some(0));
+        let e = resolve(&run_args(&["--shard", "0/4"]))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("count from 1"), "{e}");
     }
 
     #[test]

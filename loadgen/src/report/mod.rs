@@ -40,6 +40,10 @@ pub struct Meta {
     /// declined h2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// With `--shard I/N`: this run was shard I (from 1) of N, its plan that shard's share;
+    /// `loadgen merge` adds the N up. Absent on a whole run, and on a merge of shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::Shard>,
     /// The plan's stages: not in summary.json, whose stages carry their name and load
     /// themselves (so a summary read back has none here).
     #[serde(skip)]

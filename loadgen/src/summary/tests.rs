@@ -95,6 +95,7 @@ pub(super) fn small_run() -> Results {
             database: "shopload".into(),
             server_version: "17".into(),
             max_connections: Some(100),
+            database_connection_limit: None,
             points: vec![postgres::Point {
                 t: 1,
                 active: 1,
@@ -104,6 +105,7 @@ pub(super) fn small_run() -> Results {
                 lock_waiting: 0,
                 locks_not_granted: 0,
                 transactions_per_s: Some(12.0),
+                in_database: Some(3),
             }],
             statements: Some(postgres::Statements {
                 by_total_time: vec![statement.clone()],
@@ -198,6 +200,7 @@ pub(super) fn small_run() -> Results {
             command: "loadgen run --phase smoke".into(),
             tls_insecure: false,
             protocol: None,
+            shard: None,
             stages: Vec::new(),
         },
         recorder: rec,

@@ -15,4 +15,5 @@ pub mod monitors;
 mod open_model;
 mod outputs;
 mod sessions;
+mod shards;
 mod tls;

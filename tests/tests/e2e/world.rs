@@ -135,7 +135,9 @@ pub async fn loadgen(args: &[&str]) -> u8 {
     let cli = loadgen::cli::Cli::try_parse_from(["loadgen", "run"].iter().chain(args)).unwrap();
     match cli.command {
         loadgen::cli::Command::Run(args) => loadgen::cli::run(*args).await.unwrap(),
-        loadgen::cli::Command::Scenarios | loadgen::cli::Command::Compare(_) => unreachable!(),
+        loadgen::cli::Command::Scenarios
+        | loadgen::cli::Command::Compare(_)
+        | loadgen::cli::Command::Merge(_) => unreachable!(),
     }
 }
 
