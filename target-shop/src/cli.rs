@@ -35,6 +35,14 @@ pub struct Args {
     /// Database connections in the pool
     #[arg(long, env = "SHOP_POOL_SIZE", default_value_t = 20)]
     pub pool_size: u32,
+    /// Longest wait for a pooled connection (opening one included) before the request fails
+    /// with a 500
+    #[arg(long, env = "SHOP_POOL_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub pool_timeout: Duration,
+    /// Longest a client may take to send a request's headers (or, on a kept-alive connection,
+    /// to start the next request) before the connection is closed
+    #[arg(long, env = "SHOP_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
     /// Run the embedded migrations before serving
     #[arg(long, env = "SHOP_MIGRATE")]
     pub migrate: bool,

@@ -47,6 +47,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("json parse error: {0}")]
     ParseError(String),
+    /// A body over Django's DATA_UPLOAD_MAX_MEMORY_SIZE (`drf::MAX_BODY`). Django's own answer is
+    /// its HTML 400 page for the `RequestDataTooBig` it raises (a `SuspiciousOperation`; never a
+    /// 413); DRF projects that enforce the limit on JSON raise a `ParseError` with the exception's
+    /// message instead, which is this JSON 400.
+    #[error("request body over the size limit")]
+    RequestDataTooBig,
     /// A 400 whose body is already DRF-shaped: field errors, `non_field_errors`, business codes.
     #[error("bad request: {0}")]
     BadRequest(Value),
@@ -156,6 +162,10 @@ impl ApiError {
             Self::ParseError(reason) => (
                 StatusCode::BAD_REQUEST,
                 json!({ "detail": format!("JSON parse error - {reason}") }),
+            ),
+            Self::RequestDataTooBig => (
+                StatusCode::BAD_REQUEST,
+                json!({"detail": "Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE."}),
             ),
             Self::BadRequest(body) => (StatusCode::BAD_REQUEST, body.clone()),
             Self::Shaped { status, body } => (*status, body.clone()),

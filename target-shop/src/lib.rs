@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod orders;
 pub mod payments;
 pub mod routes;
+pub mod server;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -64,6 +65,9 @@ pub struct Config {
     pub worker: bool,
     /// The job worker's settings (also the delays the `inline-jobs` fault spends in a request).
     pub jobs: jobs::JobsConfig,
+    /// How long a connection may take to send a request's headers, or stay idle between two
+    /// requests, before it is closed (slow clients must not hold connections forever).
+    pub header_read_timeout: Duration,
 }
 
 impl Config {
@@ -85,6 +89,7 @@ impl Config {
             reservation_lifetime: orders::RESERVATION_LIFETIME,
             worker: true,
             jobs: jobs::JobsConfig::default(),
+            header_read_timeout: server::HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -108,6 +113,9 @@ pub struct AppState {
     pub toss: payments::toss::Toss,
     pub reservation_lifetime: Duration,
     pub jobs: Arc<jobs::JobsConfig>,
+    /// The server's deadline for a request's headers (`Config::header_read_timeout`), kept here so
+    /// that [`serve_state`] serves a state built by a test as `serve` would.
+    pub header_read_timeout: Duration,
 }
 
 impl AppState {
@@ -167,6 +175,7 @@ impl AppState {
                 },
                 ..config.jobs.clone()
             }),
+            header_read_timeout: config.header_read_timeout,
         })
     }
 }
@@ -214,8 +223,8 @@ pub async fn serve_state(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "target-shop listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+    let header_read_timeout = state.header_read_timeout;
+    server::run(app(state), listener, header_read_timeout, shutdown)
         .await
         .context("serving")
 }

@@ -32,6 +32,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.access_token_lifetime = args.access_token_lifetime;
     config.refresh_token_lifetime = args.refresh_token_lifetime;
     config.pool_size = args.pool_size;
+    config.pool_timeout = args.pool_timeout;
+    config.header_read_timeout = args.header_read_timeout;
     config.migrate = args.migrate;
     config.redis_prefix = args.redis_prefix;
     config.faults = target_shop::faults::Faults::parse(args.faults.iter().map(String::as_str))

@@ -59,6 +59,9 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// The displayed times' anchor; expiry follows tokio's clock (`tokio::time::pause` drives it).
     pub clock: Clock,
+    /// How long a connection may take to send a request's headers, or stay idle between two
+    /// requests, before it is closed (slow clients must not hold connections forever).
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             success_url: "http://127.0.0.1:8000/payments/success".into(),
             sweep_interval: Duration::from_secs(1),
             clock: Clock::default(),
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -99,10 +103,11 @@ pub async fn serve(
     if config.secret_keys.len() > usize::from(u16::MAX) {
         anyhow::bail!("more than {} secret keys", u16::MAX);
     }
+    let header_read_timeout = config.header_read_timeout;
     let state = AppState::new(config);
     let sweeper = tokio::spawn(sweep(state.clone()));
     tracing::info!(addr = %listener.local_addr()?, "toss-mock listening");
-    let served = server::run(router(state), listener, shutdown)
+    let served = server::run(router(state), listener, header_read_timeout, shutdown)
         .await
         .context("serving");
     sweeper.abort();

@@ -1,14 +1,14 @@
 //! The router: Toss's endpoints and the mock's, the gate (auth, test codes, idempotency) on those
-//! that need a key, statistics and the request's language around everything.
+//! that need a key, the body size limit, statistics and the request's language around everything.
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::{Config, admin, api, error, gate, stats};
+use crate::{Config, admin, api, error, gate, request, stats};
 
 /// The mock's router over a fresh state built from `config` (tests call it directly).
 pub fn app(config: Config) -> Router {
@@ -31,6 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(admin::health))
         .fallback(admin::not_found)
         .method_not_allowed_fallback(admin::method_not_allowed)
+        .layer(middleware::from_fn(request::refuse_oversized))
+        .layer(DefaultBodyLimit::max(request::MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), stats::record))
         .layer(middleware::from_fn(language))
         .with_state(state)

@@ -20,15 +20,19 @@ const GRACE: Duration = Duration::from_secs(5);
 #[error("connection dropped by chaos")]
 struct ConnectionDropped;
 
+/// Serves `router` on `listener` until `shutdown` resolves. A connection that has not sent a
+/// request's headers within `header_read_timeout` of opening (or of its previous answer) is closed
+/// by hyper, so slow clients cannot pile up.
 pub async fn run(
     router: Router,
     listener: TcpListener,
+    header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(Some(Duration::from_secs(30)));
+        .header_read_timeout(Some(header_read_timeout));
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {

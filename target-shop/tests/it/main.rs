@@ -14,6 +14,7 @@ mod jobs;
 mod orders;
 mod payments;
 mod routing;
+mod security;
 mod seeded;
 mod toss;
 
@@ -91,6 +92,12 @@ fn all() -> Vec<(&'static str, Test)> {
         routing::metrics_count_requests_by_route_and_show_the_pool,
         routing::the_pool_fault_starves_requests_into_a_500,
         seeded::seeded_users_log_in_with_testpass123,
+        security::crafted_tokens_get_simplejwts_token_is_invalid,
+        security::expired_and_wrong_type_tokens_are_judged_in_simplejwts_order,
+        security::another_users_objects_are_not_found_on_every_object_route,
+        security::an_oversized_body_is_refused_before_it_is_read,
+        security::slow_clients_do_not_stop_others_being_served,
+        security::a_connection_that_never_finishes_its_headers_is_closed,
     ]
 }
 

@@ -18,4 +18,5 @@ mod idempotency;
 mod input;
 mod lookup;
 mod mock_api;
+mod security;
 mod test_codes;
