@@ -43,6 +43,10 @@ pub struct Args {
     /// to start the next request) before the connection is closed
     #[arg(long, env = "SHOP_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
+    /// Longest a request waits for Redis (cache, job queue, health check) before it goes on
+    /// without it: the cache read falls back to PostgreSQL, jobs wait in the database
+    #[arg(long, env = "SHOP_REDIS_TIMEOUT", default_value = "150ms", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Duration,
     /// Run the embedded migrations before serving
     #[arg(long, env = "SHOP_MIGRATE")]
     pub migrate: bool,

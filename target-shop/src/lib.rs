@@ -18,6 +18,7 @@ pub mod fields;
 pub mod health;
 pub mod jobs;
 pub mod orders;
+pub mod outage;
 pub mod payments;
 pub mod routes;
 pub mod server;
@@ -68,6 +69,9 @@ pub struct Config {
     /// How long a connection may take to send a request's headers, or stay idle between two
     /// requests, before it is closed (slow clients must not hold connections forever).
     pub header_read_timeout: Duration,
+    /// Longest wait of a request for one Redis call (cache, job stream, health check); past it the
+    /// request goes on without Redis (`outage`).
+    pub redis_timeout: Duration,
 }
 
 impl Config {
@@ -90,6 +94,7 @@ impl Config {
             worker: true,
             jobs: jobs::JobsConfig::default(),
             header_read_timeout: server::HEADER_READ_TIMEOUT,
+            redis_timeout: outage::REDIS_TIMEOUT,
         }
     }
 }
@@ -99,6 +104,8 @@ impl Config {
 pub struct AppState {
     pub db: PgPool,
     pub redis: redis::aio::ConnectionManager,
+    /// Bounds and skips the request path's calls on `redis` during an outage (`outage`).
+    pub redis_guard: Arc<outage::RedisGuard>,
     /// For connections of their own (the worker's blocking stream reads).
     pub redis_client: redis::Client,
     pub tokens: Arc<auth::token::Tokens>,
@@ -146,13 +153,21 @@ impl AppState {
         faults::order_index(&db, faults.missing_index).await;
         let redis_client =
             redis::Client::open(config.redis_url.as_str()).context("parsing the Redis URL")?;
+        // The client's own timeouts no longer than the request path's bound, so a stopped Redis
+        // also gets its connection replaced; few reconnection retries, so a Redis that is back is
+        // found by the next call instead of after a long backoff.
+        let redis_config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.redis_timeout))
+            .set_connection_timeout(Some(config.redis_timeout))
+            .set_number_of_retries(2);
         let redis = redis_client
-            .get_connection_manager()
+            .get_connection_manager_with_config(redis_config)
             .await
             .context("connecting to Redis")?;
         Ok(Self {
             db,
             redis,
+            redis_guard: Arc::new(outage::RedisGuard::new(config.redis_timeout)),
             redis_client,
             tokens: Arc::new(auth::token::Tokens::new(
                 config.jwt_secret.as_bytes(),

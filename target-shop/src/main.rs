@@ -34,6 +34,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.pool_size = args.pool_size;
     config.pool_timeout = args.pool_timeout;
     config.header_read_timeout = args.header_read_timeout;
+    config.redis_timeout = args.redis_timeout;
     config.migrate = args.migrate;
     config.redis_prefix = args.redis_prefix;
     config.faults = target_shop::faults::Faults::parse(args.faults.iter().map(String::as_str))

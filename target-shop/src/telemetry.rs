@@ -185,7 +185,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             telemetry.jobs_backlog.set(backlog as i64);
             telemetry.jobs_in_progress.set(in_progress as i64);
         }
-        // The request numbers are still worth a scrape.
+        // The request numbers are still worth a scrape. During an outage the guard has said so
+        // once; a warning per scrape would drown it.
+        Err(e) if state.redis_guard.is_down() => {
+            tracing::debug!(error = %e, "reading the job backlog")
+        }
         Err(e) => tracing::warn!(error = %e, "reading the job backlog"),
     }
     let mut body = String::new();

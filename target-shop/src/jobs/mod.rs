@@ -2,11 +2,14 @@
 //! on a Redis stream (`<redis_prefix>jobs`) read by a consumer group, and the reservation-expiry
 //! sweep. Delivery is at least once (a job is acknowledged only after its work is committed, and a
 //! worker that dies mid-job has it claimed by another), so every job is idempotent: its effect is
-//! keyed by `(kind, "order:<id>")` in `jobs_outbox`'s unique index.
+//! keyed by `(kind, "order:<id>")` in `jobs_outbox`'s unique index. A payment's jobs are first
+//! written to `jobs_queued` in the payment's transaction and moved to the stream from there
+//! (`relay`): a Redis outage delays them, it never loses them nor fails the payment.
 //!
 //! Each job spends a realistic delay (simulated SMTP, the points service): invisible to buyers when
 //! the worker does it, and the whole point of the `inline-jobs` fault, which does it in the request.
 
+pub mod relay;
 pub mod worker;
 
 use std::time::Duration;
@@ -72,6 +75,15 @@ impl Job {
         }
     }
 
+    /// The job of a `jobs_queued` row; `None` for a kind no version of the shop wrote.
+    fn of(kind: &str, order: i64) -> Option<Self> {
+        match kind {
+            "email" => Some(Self::Email { order }),
+            "points" => Some(Self::Points { order }),
+            _ => None,
+        }
+    }
+
     fn order(&self) -> i64 {
         match self {
             Self::Email { order } | Self::Points { order } => *order,
@@ -94,11 +106,7 @@ impl Job {
     /// A stream entry's job; `None` for an entry no version of the shop wrote.
     fn from_entry(entry: &redis::streams::StreamId) -> Option<Self> {
         let order: i64 = entry.get::<String>("order_id")?.parse().ok()?;
-        match entry.get::<String>("kind")?.as_str() {
-            "email" => Some(Self::Email { order }),
-            "points" => Some(Self::Points { order }),
-            _ => None,
-        }
+        Self::of(&entry.get::<String>("kind")?, order)
     }
 }
 
@@ -106,27 +114,34 @@ pub fn stream_key(state: &AppState) -> String {
     format!("{}jobs", state.redis_prefix)
 }
 
-/// Appends `jobs` to the stream.
-pub async fn enqueue(state: &AppState, jobs: &[Job]) -> redis::RedisResult<()> {
-    let key = stream_key(state);
-    let mut pipe = redis::pipe();
-    for job in jobs {
-        pipe.xadd(&key, "*", &job.fields()).ignore();
-    }
-    pipe.query_async::<()>(&mut state.redis.clone()).await
+/// The jobs a payment of `order` owes.
+fn payment_jobs(order: i64) -> [Job; 2] {
+    [Job::Email { order }, Job::Points { order }]
 }
 
-/// A payment's follow-up work: queued for the worker, or (the `inline-jobs` fault) done here,
-/// delays included, before the buyer gets an answer.
-pub async fn after_payment(state: &AppState, order: i64) -> Result<(), ApiError> {
-    let jobs = [Job::Email { order }, Job::Points { order }];
+/// Queues a payment's jobs in the payment's transaction (nothing with the `inline-jobs` fault,
+/// which does them in the request instead).
+pub async fn stage_payment(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    order: i64,
+) -> Result<(), ApiError> {
     if state.faults.inline_jobs {
-        for job in jobs {
+        return Ok(());
+    }
+    relay::stage(tx, &payment_jobs(order)).await
+}
+
+/// A payment's follow-up work, after its transaction committed: its queued jobs moved to the
+/// stream for the worker, or (the `inline-jobs` fault) done here, delays included, before the
+/// buyer gets an answer.
+pub async fn after_payment(state: &AppState, order: i64) -> Result<(), ApiError> {
+    if state.faults.inline_jobs {
+        for job in payment_jobs(order) {
             perform(state, job).await?;
         }
-    } else if let Err(e) = enqueue(state, &jobs).await {
-        // The payment is committed: failing the buyer's answer now would not bring the e-mail back.
-        tracing::error!(order, error = %e, "enqueueing the payment's jobs failed");
+    } else {
+        relay::send_order(state, order).await;
     }
     Ok(())
 }
@@ -220,16 +235,32 @@ pub async fn sweep_once(state: &AppState) -> Result<crate::orders::Expired, ApiE
     Ok(expired)
 }
 
-/// `(backlog, in progress)`: entries in the stream (done ones are deleted, so every entry is
-/// waiting or being worked on), and those delivered to a worker and not yet acknowledged.
+/// `(backlog, in progress)`: jobs queued in PostgreSQL plus entries in the stream (done ones are
+/// deleted, so every entry is waiting or being worked on), and those delivered to a worker and not
+/// yet acknowledged. Bounded like every request's Redis call: an outage is an error at once.
 pub async fn backlog(state: &AppState) -> redis::RedisResult<(u64, u64)> {
     let key = stream_key(state);
     let mut redis = state.redis.clone();
-    let length: u64 = redis.xlen(&key).await?;
-    // No group yet (no worker has started): nothing is in progress.
-    let pending = redis
-        .xpending::<_, _, redis::streams::StreamPendingReply>(&key, GROUP)
+    let stream = async {
+        let length: u64 = redis.xlen(&key).await?;
+        // No group yet (no worker has started): nothing is in progress.
+        let pending = redis
+            .xpending::<_, _, redis::streams::StreamPendingReply>(&key, GROUP)
+            .await
+            .map_or(0, |reply| reply.count() as u64);
+        Ok((length, pending))
+    };
+    let (length, pending) = state
+        .redis_guard
+        .call("reading the job backlog", stream)
         .await
-        .map_or(0, |reply| reply.count() as u64);
-    Ok((length, pending))
+        .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::Io, "redis unavailable")))?;
+    let queued = relay::queued(state).await.map_err(|e| {
+        redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "counting queued jobs",
+            e.to_string(),
+        ))
+    })?;
+    Ok((length + queued, pending))
 }

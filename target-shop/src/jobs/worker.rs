@@ -1,7 +1,8 @@
 //! The job worker: one consumer of the `workers` group. It takes over jobs other consumers left
 //! unacknowledged for `claim_idle` (XAUTOCLAIM), reads new ones (XREADGROUP), runs a batch at once,
 //! and acknowledges and deletes each job only after its work is committed. Every `sweep_interval`
-//! it also expires overdue reservations. `run_once` is one round without waiting, for tests.
+//! it also expires overdue reservations, and every second it relays the jobs an outage of Redis
+//! left queued in PostgreSQL (`relay`). `run_once` is one round without waiting, for tests.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -10,8 +11,13 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 
+use super::relay::relay_once;
 use super::{GROUP, Job, perform, stream_key, sweep_once};
 use crate::AppState;
+
+/// How often the worker looks for jobs left queued in PostgreSQL: a request moves its own jobs
+/// at once, so these are only the ones an outage of Redis held back.
+const RELAY_EVERY: Duration = Duration::from_secs(1);
 
 /// A stream entry delivered to this worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,13 +144,19 @@ impl Worker {
     }
 
     /// Runs the deliveries at once and acknowledges the ones done; a failed one stays pending for
-    /// a later claim. Returns how many were acknowledged.
+    /// a later claim. Returns how many were acknowledged. The same job delivered twice in one batch
+    /// (the relay sends a job again when Redis's answer to the first XADD was lost) runs once: two
+    /// concurrent runs of one e-mail would both pass its "already sent?" check.
     pub async fn handle(&self, deliveries: Vec<Delivery>) -> usize {
-        let outcomes = futures::future::join_all(deliveries.iter().map(|delivery| async move {
-            let Some(job) = delivery.job else {
-                tracing::warn!(id = %delivery.id, "unknown stream entry dropped");
-                return true;
-            };
+        let mut unique: Vec<Job> = Vec::new();
+        for delivery in &deliveries {
+            match delivery.job {
+                None => tracing::warn!(id = %delivery.id, "unknown stream entry dropped"),
+                Some(job) if !unique.contains(&job) => unique.push(job),
+                Some(_) => {}
+            }
+        }
+        let outcomes = futures::future::join_all(unique.iter().map(|&job| async move {
             let started = Instant::now();
             let outcome = perform(&self.state, job).await;
             let ok = match &outcome {
@@ -167,11 +179,16 @@ impl Worker {
             ok
         }))
         .await;
-        let done: Vec<&str> = deliveries
-            .iter()
+        let succeeded: Vec<Job> = unique
+            .into_iter()
             .zip(outcomes)
             .filter(|(_, ok)| *ok)
-            .map(|(delivery, _)| delivery.id.as_str())
+            .map(|(job, _)| job)
+            .collect();
+        let done: Vec<&str> = deliveries
+            .iter()
+            .filter(|delivery| delivery.job.is_none_or(|job| succeeded.contains(&job)))
+            .map(|delivery| delivery.id.as_str())
             .collect();
         if let Err(e) = self.ack(&done).await {
             // Done but not acknowledged: redelivered later, and idempotent.
@@ -195,8 +212,26 @@ impl Worker {
             .await
     }
 
-    /// One round without waiting: stale jobs claimed, new ones read, all run. Returns the jobs done.
+    /// Moves the jobs queued in PostgreSQL to the stream (those their request could not move while
+    /// Redis was away); a failure is logged and left to the next round.
+    pub async fn relay(&self) -> usize {
+        match relay_once(&self.state).await {
+            Ok(0) => 0,
+            Ok(moved) => {
+                tracing::info!(jobs = moved, "queued jobs moved to the stream");
+                moved
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "relaying queued jobs failed");
+                0
+            }
+        }
+    }
+
+    /// One round without waiting: queued jobs relayed, stale jobs claimed, new ones read, all run.
+    /// Returns the jobs done.
     pub async fn run_once(&self) -> redis::RedisResult<usize> {
+        self.relay().await;
         let stale = self.claim_stale(self.state.jobs.claim_idle).await?;
         let mut done = self.handle(stale).await;
         let new = self.read_new(None).await?;
@@ -214,6 +249,7 @@ impl Worker {
         let claim_every = (config.claim_idle / 2).max(Duration::from_millis(50));
         let mut next_sweep = Instant::now();
         let mut next_claim = Instant::now();
+        let mut next_relay = Instant::now();
         tokio::pin!(shutdown);
         loop {
             let now = Instant::now();
@@ -222,6 +258,10 @@ impl Worker {
                     tracing::warn!(error = %e, "reservation expiry sweep failed");
                 }
                 next_sweep = Instant::now() + config.sweep_interval;
+            }
+            if now >= next_relay {
+                self.relay().await;
+                next_relay = Instant::now() + RELAY_EVERY;
             }
             if now >= next_claim {
                 match self.claim_stale(config.claim_idle).await {
@@ -236,6 +276,7 @@ impl Worker {
             }
             let until_due = next_sweep
                 .min(next_claim)
+                .min(next_relay)
                 .saturating_duration_since(Instant::now());
             let block = config.block.min(until_due);
             let failed = tokio::select! {

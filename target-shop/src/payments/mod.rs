@@ -184,7 +184,8 @@ async fn approved_payment(state: &AppState, order: &OrderRow) -> Option<Payment>
 }
 
 /// Toss approved `payment`: the order is paid, its stock committed and the payment stored, all in
-/// one transaction under the order's row lock; then the catalog cache and the jobs.
+/// one transaction under the order's row lock with the jobs it owes (`jobs::relay`); then the
+/// catalog cache, and the jobs moved to the stream.
 async fn finish(
     state: &AppState,
     user: AuthUser,
@@ -234,6 +235,8 @@ async fn finish(
         .execute(&mut *tx)
         .await?;
     store_payment(&mut tx, order.id, &payment).await?;
+    // The jobs in the payment's transaction: paid means owed an e-mail and points, Redis or not.
+    jobs::stage_payment(state, &mut tx, order.id).await?;
     tx.commit().await?;
     tracing::info!(order = %order.order_number, payment_key = %payment.payment_key, "order paid");
     orders::routes::changed_stock(state).await;

@@ -150,9 +150,7 @@ pub async fn anonymous_pages_are_cached_until_the_catalog_changes(app: TestApp) 
     let fresh = app.get("/api/products/", Some(&access)).await.json();
     assert_eq!(fresh["results"][0]["price"], 1);
     // A change through the shop invalidates every cached page.
-    target_shop::catalog::cache::invalidate(&app.state)
-        .await
-        .unwrap();
+    target_shop::catalog::cache::invalidate(&app.state).await;
     assert_eq!(
         app.get("/api/products/", None).await.json()["results"][0]["price"],
         1
@@ -164,11 +162,11 @@ pub async fn anonymous_pages_are_cached_until_the_catalog_changes(app: TestApp) 
 pub async fn a_page_read_before_a_change_is_never_served_after_it(app: TestApp) {
     use target_shop::catalog::cache;
     let key = cache::page_key(&app.state, "race?").await.unwrap();
-    cache::invalidate(&app.state).await.unwrap();
-    cache::put(&app.state, &key, "stale").await.unwrap();
+    cache::invalidate(&app.state).await;
+    cache::put(&app.state, &key, "stale").await;
     let now = cache::page_key(&app.state, "race?").await.unwrap();
     assert_ne!(now, key);
-    assert_eq!(cache::get(&app.state, &now).await.unwrap(), None);
+    assert_eq!(cache::get(&app.state, &now).await, None);
 }
 
 pub async fn detail_and_its_404s(app: TestApp) {
