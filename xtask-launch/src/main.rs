@@ -95,7 +95,7 @@ fn provider_possible(args: &[OsString]) -> Result<(), String> {
         .collect();
     let starts_stack = matches!(
         args.first().map(String::as_str),
-        Some("phase" | "repro" | "up")
+        Some("phase" | "repro" | "up" | "ui")
     );
     let help = args
         .iter()

@@ -21,8 +21,8 @@ use crate::bench::build_release;
 use crate::bench_rounds::Rounds;
 use crate::workspace;
 
-const CONNECTIONS: &str = "50";
-const SECONDS: u64 = 10;
+pub(crate) const CONNECTIONS: &str = "50";
+pub(crate) const SECONDS: u64 = 10;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Client {
@@ -54,6 +54,9 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
         })?);
         add(measure("loadgen, shop scenario", || {
             shop_run(&loadgen, &dir, &url)
+        })?);
+        add(measure("loadgen, web UI polled", || {
+            crate::bench_web::polled_run(&loadgen, &dir, &url)
         })?);
         if let Some(old) = baseline {
             add(measure("baseline loadgen", || {
@@ -90,7 +93,8 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
         "req/s",
         "CPU µs/request"
     );
-    let mut rows = vec![&wrk, &locust_figure, &loadgen_figure, &shop];
+    let polled = median("loadgen, web UI polled")?;
+    let mut rows = vec![&wrk, &locust_figure, &loadgen_figure, &polled, &shop];
     if let Some((trivial, scenario)) = &before {
         rows.extend([trivial, scenario]);
     }
@@ -113,6 +117,7 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
             shop.cpu_us_per_request
         );
     }
+    let ui_cost = 1.0 - ratio("loadgen, web UI polled", "loadgen");
     let vs_locust = ratio("loadgen", "Locust FastHttpUser");
     let vs_wrk = ratio("loadgen", "wrk");
     let rss_mb = idle_rss as f64 / 1_048_576.0;
@@ -129,6 +134,14 @@ pub async fn run(baseline: Option<&Path>, rounds: u32) -> anyhow::Result<ExitCod
     check(
         format!("loadgen / wrk = {vs_wrk:.2}x (target >= 0.9x)"),
         vs_wrk >= 0.9,
+    );
+    check(
+        format!(
+            "loadgen with a browser polling its web UI loses {:.1} % of headless's requests/s \
+             (target < 3 %)",
+            ui_cost * 100.0
+        ),
+        ui_cost < 0.03,
     );
     check(
         format!("RSS at 10,000 idle users = {rss_mb:.0} MB (target < 200 MB)"),
@@ -271,7 +284,7 @@ fn shop_run(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<(f64, f64)>
 
 /// One pinned loadgen run of SECONDS; requests/s and requests from its summary.json. A run with
 /// failures is refused: a stub that does not answer as the scenario expects measures nothing.
-fn loadgen_run(
+pub(crate) fn loadgen_run(
     loadgen: &Path,
     dir: &Path,
     args: &[&str],
@@ -280,6 +293,7 @@ fn loadgen_run(
     let out = pinned(loadgen.to_str().unwrap_or("loadgen"))
         .current_dir(dir)
         .arg("run")
+        .arg("--headless")
         .args(args)
         .args([
             "-t",
@@ -292,6 +306,12 @@ fn loadgen_run(
     if !out.status.success() {
         bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
     }
+    requests_of(dir, json)
+}
+
+/// Requests/s and requests of a run's summary.json. A run with failures is refused: a stub that
+/// does not answer as the scenario expects measures nothing.
+pub(crate) fn requests_of(dir: &Path, json: &str) -> anyhow::Result<(f64, f64)> {
     let s = read_json(&dir.join(json))?;
     let requests = s["aggregate"]["requests"]
         .as_f64()
@@ -328,7 +348,7 @@ fn children_cpu_us() -> anyhow::Result<f64> {
     Ok(us(usage.user_time()) + us(usage.system_time()))
 }
 
-fn pinned(program: &str) -> Command {
+pub(crate) fn pinned(program: &str) -> Command {
     let mut c = Command::new("taskset");
     c.args(["-c", "1", program]).stdin(Stdio::null());
     c
@@ -442,6 +462,7 @@ async fn idle_memory(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<u6
         .current_dir(dir)
         .args([
             "run",
+            "--headless",
             "-H",
             url,
             "-f",
@@ -504,6 +525,7 @@ async fn accuracy(loadgen: &Path, dir: &Path) -> anyhow::Result<(f64, f64)> {
             .current_dir(&dir_owned)
             .args([
                 "run",
+                "--headless",
                 "-H",
                 &url,
                 "-f",

@@ -10,6 +10,7 @@ mod bench_rounds;
 mod bench_shop;
 mod bench_tls;
 mod bench_toss;
+mod bench_web;
 mod down;
 mod index;
 mod phase;
@@ -51,6 +52,10 @@ enum Command {
     Seed(seed::Args),
     /// Run a phase of the load-test plan end to end: stack, seed, mock, shop, load, verdict, report
     Phase(Box<phase::Args>),
+    /// The live web UI on 127.0.0.1:8089 against the shop (a phase's stack, seed, mock, shop and
+    /// every monitor wired): Locust's workflow, 10 users at 2/s, then Edit up step by step
+    #[command(mut_arg("phase", |a| a.default_value("stress").required(false)))]
+    Ui(Box<phase::Args>),
     /// Reproduce an error of the plan with its bug on, then show it gone with the fix (--list)
     Repro(repro::Args),
     /// Measure against the performance targets (seed, shop, loadgen, toss)
@@ -82,6 +87,10 @@ fn main() -> ExitCode {
             Command::Seed(args) => seed::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Phase(args) => phase::run(*args).await,
+            Command::Ui(mut args) => {
+                args.ui = true;
+                phase::run(*args).await
+            }
             Command::Repro(args) => repro::run(args).await,
         }
     });

@@ -100,6 +100,17 @@ pub struct Args {
     /// With --baseline: the limits that fail the phase instead of any regression, e.g. "p95 10%"
     #[arg(long = "max-regression", value_name = "LIMIT", requires = "baseline")]
     pub max_regression: Vec<String>,
+    /// Serve loadgen's web UI instead of running the phase headless: the stack comes up as for
+    /// the phase, the form starts at 10 users and 2/s (or -u/-r), and Ctrl-C or the UI's "Stop
+    /// and quit" ends it; the reports cover the last run
+    #[arg(long, env = "SHOPLOAD_UI")]
+    pub ui: bool,
+    /// With --ui: the UI's port
+    #[arg(long, default_value_t = 8089, env = "SHOPLOAD_WEB_PORT")]
+    pub web_port: u16,
+    /// With --ui: HTTP basic credentials for the UI, USER:PASSWORD
+    #[arg(long, value_name = "USER:PASSWORD", env = "SHOPLOAD_WEB_AUTH")]
+    pub web_auth: Option<String>,
     #[command(flatten)]
     pub stack: StackArgs,
 }
@@ -371,11 +382,23 @@ async fn run_loadgen(
             command.arg("--pid").arg(format!("{}={}", p.name, p.pid));
         }
     }
-    if let Some(u) = args.users {
-        command.args(["--users", &u.to_string()]);
-    }
-    if let Some(r) = args.spawn_rate {
-        command.args(["--spawn-rate", &r.to_string()]);
+    if args.ui {
+        // The plan's exploratory start: 10 users at 2/s, raised from the UI's Edit.
+        command
+            .args(["--web-port", &args.web_port.to_string()])
+            .args(["--users", &args.users.unwrap_or(10).to_string()])
+            .args(["--spawn-rate", &args.spawn_rate.unwrap_or(2.0).to_string()]);
+        if let Some(auth) = &args.web_auth {
+            command.args(["--web-auth", auth]);
+        }
+    } else {
+        command.arg("--headless");
+        if let Some(u) = args.users {
+            command.args(["--users", &u.to_string()]);
+        }
+        if let Some(r) = args.spawn_rate {
+            command.args(["--spawn-rate", &r.to_string()]);
+        }
     }
     if let Some(t) = &args.run_time {
         command.args(["--run-time", t]);

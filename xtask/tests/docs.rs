@@ -98,6 +98,7 @@ fn documented() -> Vec<Documented> {
         ("status", "docs/stack.md"),
         ("seed", "docs/seed.md"),
         ("phase", "docs/phase.md"),
+        ("ui", "docs/web-ui.md"),
         ("repro", "docs/repro.md"),
         ("bench", "docs/bench.md"),
     ] {

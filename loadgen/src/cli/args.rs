@@ -205,9 +205,47 @@ pub struct RunArgs {
     /// Open model: a start that waits longer than this for a free user is dropped (and counted)
     #[arg(long, default_value = "10s", env = "LOADGEN_MAX_LAG")]
     pub max_lag: String,
-    /// Accepted for Locust compatibility: loadgen always runs without a web UI
+    /// Run without the web UI: start the load at once and exit when it ends (as Locust). Without
+    /// it, the web UI is served (--web-host:--web-port) and a run starts from its form
     #[arg(long, env = "LOADGEN_HEADLESS")]
     pub headless: bool,
+    /// The web UI's address; anything but a loopback address needs --web-auth
+    #[arg(
+        long,
+        default_value = "127.0.0.1",
+        env = "LOADGEN_WEB_HOST",
+        help_heading = "Web UI"
+    )]
+    pub web_host: String,
+    /// The web UI's port
+    #[arg(
+        long,
+        default_value_t = 8089,
+        env = "LOADGEN_WEB_PORT",
+        help_heading = "Web UI"
+    )]
+    pub web_port: u16,
+    /// HTTP basic credentials the web UI asks for, USER:PASSWORD (as Locust's)
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        env = "LOADGEN_WEB_AUTH",
+        help_heading = "Web UI"
+    )]
+    pub web_auth: Option<String>,
+    /// Start the load as soon as the web UI is up, with the command line's users, spawn rate and
+    /// run time (as Locust's)
+    #[arg(long, env = "LOADGEN_AUTOSTART", help_heading = "Web UI")]
+    pub autostart: bool,
+    /// Quit this many seconds after a run ends (with --autostart: after the run); the reports are
+    /// written first (as Locust's)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "LOADGEN_AUTOQUIT",
+        help_heading = "Web UI"
+    )]
+    pub autoquit: Option<u64>,
     /// Print only the final summary, no live lines
     #[arg(long, env = "LOADGEN_ONLY_SUMMARY")]
     pub only_summary: bool,

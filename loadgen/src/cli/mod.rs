@@ -11,6 +11,7 @@ pub mod compare;
 pub mod merge;
 mod plan;
 mod start_at;
+mod ui;
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
@@ -18,14 +19,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 pub use self::args::{Cli, Command, CompareArgs, MergeArgs, RunArgs};
-use crate::diagnosis::{self, ScenarioFacts};
+use crate::diagnosis::ScenarioFacts;
 use crate::engine::{Engine, EngineConfig, Snapshot};
 use crate::monitor;
+use crate::outcome::{self, Measured, RunFacts};
 use crate::phase::Outputs;
-use crate::report::{self, Meta, Results};
+use crate::report::{self, Results};
 use crate::scenario::Scenario;
-use crate::trend;
-use crate::verdict;
 
 /// Runs `loadgen run`; returns the exit code (see the module's doc). Errors mean the run could not
 /// happen (exit 2).
@@ -41,6 +41,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             "loadgen: WARNING: --insecure: TLS certificates NOT verified; the server is not \
              authenticated"
         );
+    }
+    if !args.headless {
+        return ui::run(&args, r, tls).await;
     }
     let protocol = crate::client::preflight(&r.host, Some(&tls), Duration::from_secs(5)).await?;
     if args.http2 && protocol != "HTTP/2" {
@@ -121,41 +124,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     ctrl_c.abort();
     let _ = console.await;
     let finished = finished?;
-    let recorder = finished.recorder;
-    let verdicts = verdict::evaluate(&r.thresholds, &recorder);
-    let stage_slos = trend::stage_slos(&r.thresholds, &recorder);
-    let drift = trend::drift(&recorder);
-    let mut results = Results {
-        meta: Meta {
-            phase: r.phase.as_ref().map(|p| p.name.clone()),
-            scenario: scenario_name,
-            host: r.host.to_string().trim_end_matches('/').to_owned(),
-            started_at: finished.started_at,
-            ended_at: finished.ended_at,
-            duration_s: recorder.duration_s(),
-            model: report::Model::from_open(open_model),
-            seed: args.seed,
-            command: shown_command(std::env::args()),
-            tls_insecure: args.insecure,
-            protocol: args.http2.then(|| protocol.to_owned()),
-            shard: r.shard,
-            stages: finished.stages,
-        },
-        recorder,
-        verdicts,
-        saturation: finished.saturation,
-        stage_slos,
-        drift,
-        server: finished.server,
-        findings: Vec::new(),
-        reconciliation: None,
-        baseline: None,
+    let facts = RunFacts {
+        phase: r.phase.as_ref().map(|p| p.name.clone()),
+        scenario: scenario_name,
+        host: r.host.to_string(),
+        open_model,
+        seed: args.seed,
+        command: shown_command(std::env::args()),
+        tls_insecure: args.insecure,
+        protocol: args.http2.then(|| protocol.to_owned()),
+        shard: r.shard,
+        thresholds: r.thresholds,
+        scenario_facts: facts,
     };
-    results.findings = diagnosis::diagnose(&diagnosis::View::of(
-        &results,
-        &facts,
-        results.server.as_ref(),
-    ));
+    let results = outcome::judge(&facts, Measured::from(finished));
     println!("{}", report::console::final_report(&results));
     write_outputs(&results, &r.outputs, args.csv_full_history)?;
     Ok(exit_code(&results, args.exit_code_on_error))
@@ -163,7 +145,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
 /// Locust's rule: thresholds decide when there are any (as a locustfile setting
 /// `process_exit_code` does); otherwise any failed request is `on_error`.
-fn exit_code(results: &Results, on_error: u8) -> u8 {
+pub(crate) fn exit_code(results: &Results, on_error: u8) -> u8 {
     if !results.passed() {
         1
     } else if results.verdicts.is_empty() && results.recorder.aggregate.failures > 0 {
@@ -212,7 +194,11 @@ async fn console(
     }
 }
 
-fn write_outputs(results: &Results, outputs: &Outputs, full_history: bool) -> anyhow::Result<()> {
+pub(crate) fn write_outputs(
+    results: &Results,
+    outputs: &Outputs,
+    full_history: bool,
+) -> anyhow::Result<()> {
     let create = |path: &str, text: String| -> anyhow::Result<()> {
         let p = std::path::Path::new(path);
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -253,7 +239,7 @@ pub fn list_scenarios() {
 
 /// The command line as the report shows it: a password inside a URL (`--pg-url
 /// postgres://user:secret@host/db`) is replaced by `***`, since reports are shared.
-fn shown_command(args: impl Iterator<Item = String>) -> String {
+pub(crate) fn shown_command(args: impl Iterator<Item = String>) -> String {
     args.map(|arg| redact_url_password(&arg))
         .collect::<Vec<_>>()
         .join(" ")

@@ -16,6 +16,9 @@ use crate::shard::Shard;
 use crate::threshold::Threshold;
 use crate::verdict;
 
+/// The web UI form's host when neither the command line nor the phase gives one: the shop's.
+const DEFAULT_UI_HOST: &str = "http://127.0.0.1:8000";
+
 /// A run, resolved from flags and the phase file.
 pub(super) struct Resolved {
     pub(super) phase: Option<Phase>,
@@ -112,7 +115,7 @@ fn scaled(stages: &[Stage], total: Duration) -> Vec<Stage> {
         .collect()
 }
 
-fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
+pub(super) fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
     if let Ok(secs) = text.parse::<f64>()
         && secs >= 0.0
         && secs.is_finite()
@@ -142,6 +145,8 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .host
         .clone()
         .or_else(|| phase.as_ref().and_then(|p| p.host.clone()))
+        // The web UI's form asks for the host; this is only its first value.
+        .or_else(|| (!args.headless).then(|| DEFAULT_UI_HOST.to_owned()))
         .context("no host: give --host http://127.0.0.1:8000 (or host = ... in the phase file)")?;
     let host = crate::client::parse_host(&host_text)?;
 

@@ -15,10 +15,11 @@ use crate::stats::{Event, Recorder};
 const BATCH: usize = 512;
 
 /// What the handle asks of the aggregator.
-#[derive(Debug)]
 pub enum Control {
     /// Locust's "Reset stats".
     Reset,
+    /// A copy of the numbers so far, closed as at the end of a run (a report of the run so far).
+    Copy(tokio::sync::oneshot::Sender<Recorder>),
 }
 
 /// Records events until every sender is gone, ticking each second; returns the finished
@@ -50,6 +51,11 @@ pub async fn aggregate(
                     recorder.reset();
                     // At once, so a reader sees the counts start again from zero.
                     publish(&snapshots, &recorder, &live, live.state());
+                }
+                Some(Control::Copy(reply)) => {
+                    let mut copy = recorder.clone();
+                    copy.finish();
+                    let _ = reply.send(copy);
                 }
                 None => control_open = false,
             },

@@ -102,6 +102,7 @@ impl Engine {
         let live = Arc::new(Live::default());
         let recorder = Recorder::new(&endpoints, open_model);
         let monitors = config.monitors.map(|m| m.start(recorder.start));
+        let server = monitors.as_ref().map(monitor::Monitors::live);
         let started_at = Utc::now();
         let aggregator = tokio::spawn(aggregator::aggregate(
             recorder,
@@ -144,6 +145,7 @@ impl Engine {
                 commands,
                 control: control_tx,
                 snapshots,
+                server,
                 open_model,
             },
             task,
@@ -188,6 +190,7 @@ pub struct Controller {
     commands: mpsc::UnboundedSender<Command>,
     control: mpsc::UnboundedSender<aggregator::Control>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
+    server: Option<watch::Receiver<monitor::Server>>,
     open_model: bool,
 }
 
@@ -248,6 +251,21 @@ impl Controller {
     /// Ends the run: users finish the task in hand within the plan's stop timeout.
     pub fn stop(&self) {
         let _ = self.commands.send(Command::Stop);
+    }
+
+    /// Every number so far, as the reports of a run that ended now would see them (Locust's
+    /// "Download data" during a run). Costs one copy of the histograms; not for every second.
+    pub async fn recorder_so_far(&self) -> Result<Recorder, EngineError> {
+        let (reply, copy) = tokio::sync::oneshot::channel();
+        self.control
+            .send(aggregator::Control::Copy(reply))
+            .map_err(|_| EngineError::Finished)?;
+        copy.await.map_err(|_| EngineError::Finished)
+    }
+
+    /// What the server monitors saw so far (each at its last sample); None without monitors.
+    pub fn server_so_far(&self) -> Option<monitor::Server> {
+        self.server.as_ref().map(|s| s.borrow().clone())
     }
 
     /// The latest live statistics (at most a second old).

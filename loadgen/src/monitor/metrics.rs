@@ -365,6 +365,14 @@ impl Metrics {
 impl Monitor for Metrics {
     type Data = Data;
 
+    fn so_far(&self) -> Data {
+        self.data()
+    }
+
+    fn publish(data: Data, server: &mut super::Server) {
+        server.metrics = Some(data);
+    }
+
     async fn sample(&mut self, t: u64) {
         self.sample_now(t).await;
     }

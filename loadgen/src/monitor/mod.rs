@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod process;
 pub mod redis;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -136,11 +137,17 @@ pub(crate) trait Monitor: Send + 'static {
     fn sample(&mut self, t: u64) -> impl Future<Output = ()> + Send;
     /// The end of the run: last reads (the statements' snapshot), then the data.
     fn finish(self) -> impl Future<Output = (Self::Data, Vec<Note>)> + Send;
+    /// What it saw so far, without reading anything (the live view's copy, each second).
+    fn so_far(&self) -> Self::Data;
+    /// Where its data goes in the live `Server`.
+    fn publish(data: Self::Data, server: &mut Server);
 }
 
 /// The running monitors.
 pub struct Monitors {
     stop: watch::Sender<bool>,
+    /// What every monitor saw so far, renewed after each of its samples (the live view's).
+    live: Arc<watch::Sender<Server>>,
     postgres: Option<JoinHandle<(postgres::Data, Vec<Note>)>>,
     redis: Option<JoinHandle<(redis::Data, Vec<Note>)>>,
     metrics: Option<JoinHandle<(metrics::Data, Vec<Note>)>>,
@@ -227,31 +234,45 @@ fn keep<M>(
 }
 
 impl Connected {
+    /// For a live view: PostgreSQL's statements read every `seconds` too (not only at the end),
+    /// so the findings that need them can fire during the run.
+    pub fn statements_every(&mut self, seconds: u64) {
+        if let Some(pg) = &mut self.postgres {
+            pg.statements_every = Some(seconds);
+        }
+    }
+
     /// Starts sampling at `start + 1 s`, `start + 2 s`, ...: `start` is the client's own start, so
     /// second `t` is the same second on both sides.
     pub fn start(self, start: Instant) -> Monitors {
         let (stop, stopped) = watch::channel(false);
         let start = tokio::time::Instant::from_std(start);
+        let live = Arc::new(watch::Sender::new(Server {
+            notes: self.notes.clone(),
+            ..Server::default()
+        }));
+        let ends = || (stopped.clone(), Arc::clone(&live));
         Monitors {
-            postgres: self
-                .postgres
-                .map(|m| tokio::spawn(drive(m, start, stopped.clone()))),
-            redis: self
-                .redis
-                .map(|m| tokio::spawn(drive(m, start, stopped.clone()))),
-            metrics: self
-                .metrics
-                .map(|m| tokio::spawn(drive(m, start, stopped.clone()))),
+            postgres: self.postgres.map(|m| tokio::spawn(drive(m, start, ends()))),
+            redis: self.redis.map(|m| tokio::spawn(drive(m, start, ends()))),
+            metrics: self.metrics.map(|m| tokio::spawn(drive(m, start, ends()))),
             processes: self
                 .processes
-                .map(|m| tokio::spawn(drive(m, start, stopped.clone()))),
+                .map(|m| tokio::spawn(drive(m, start, ends()))),
             notes: self.notes,
             stop,
+            live,
         }
     }
 }
 
 impl Monitors {
+    /// A receiver of what the monitors saw so far (notes of the ones that could not start
+    /// included), renewed each second.
+    pub fn live(&self) -> watch::Receiver<Server> {
+        self.live.subscribe()
+    }
+
     /// Stops sampling and collects what every monitor saw.
     pub async fn finish(self) -> Server {
         let _ = self.stop.send(true);
@@ -294,7 +315,7 @@ async fn collect<D>(
 async fn drive<M: Monitor>(
     mut monitor: M,
     start: tokio::time::Instant,
-    mut stop: watch::Receiver<bool>,
+    (mut stop, live): (watch::Receiver<bool>, Arc<watch::Sender<Server>>),
 ) -> (M::Data, Vec<Note>) {
     let mut ticker =
         tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
@@ -309,6 +330,9 @@ async fn drive<M: Monitor>(
                 if tokio::time::timeout(SAMPLE_TIMEOUT, monitor.sample(t)).await.is_err() {
                     tracing::debug!(t, "a monitor sample took over {SAMPLE_TIMEOUT:?}: skipped");
                 }
+                // A copy of the points so far each second: microseconds, off the request path.
+                let data = monitor.so_far();
+                live.send_modify(|server| M::publish(data, server));
             }
         }
     }

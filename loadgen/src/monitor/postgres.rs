@@ -175,6 +175,10 @@ pub struct Postgres {
     points: Vec<Point>,
     transactions: Option<(f64, Instant)>,
     notes: Vec<Note>,
+    /// For a live view (the web UI): read the statements every this many seconds, so the
+    /// findings that need them can fire during the run. None: once, at the end.
+    pub(super) statements_every: Option<u64>,
+    live_statements: Option<Statements>,
 }
 
 impl Postgres {
@@ -235,6 +239,8 @@ impl Postgres {
             time_column: None,
             start: Snapshot::new(),
             points: Vec::new(),
+            statements_every: None,
+            live_statements: None,
             transactions: None,
             notes: Vec::new(),
         };
@@ -377,6 +383,14 @@ impl Postgres {
             transactions_per_s,
             in_database: row.try_get(7).ok(),
         });
+        if self.time_column.is_some()
+            && self
+                .statements_every
+                .is_some_and(|every| every > 0 && t.is_multiple_of(every))
+            && let Ok(now) = self.snapshot().await
+        {
+            self.live_statements = Some(difference(&self.start, &now));
+        }
     }
 
     /// The end of the run: the statements' end snapshot, differenced with the start.
@@ -413,6 +427,24 @@ impl Postgres {
 
 impl Monitor for Postgres {
     type Data = Data;
+
+    /// The points, and the statements when a live view asked for them; the plans are read once,
+    /// at the end.
+    fn so_far(&self) -> Data {
+        Data {
+            database: self.database.clone(),
+            server_version: self.server_version.clone(),
+            max_connections: self.max_connections,
+            database_connection_limit: self.database_connection_limit,
+            points: self.points.clone(),
+            statements: self.live_statements.clone(),
+            plans: Vec::new(),
+        }
+    }
+
+    fn publish(data: Data, server: &mut super::Server) {
+        server.postgres = Some(data);
+    }
 
     async fn sample(&mut self, t: u64) {
         self.sample_now(t).await;

@@ -141,6 +141,14 @@ impl Processes {
 impl Monitor for Processes {
     type Data = Vec<Data>;
 
+    fn so_far(&self) -> Vec<Data> {
+        self.watched.iter().map(|w| w.data.clone()).collect()
+    }
+
+    fn publish(data: Vec<Data>, server: &mut super::Server) {
+        server.processes = data;
+    }
+
     async fn sample(&mut self, t: u64) {
         // Reading /proc is a few hundred small files: quick, but blocking; off the runtime's
         // threads it cannot delay a user's timer.

@@ -231,6 +231,17 @@ impl Redis {
         });
     }
 
+    /// Key hits and misses since the start, the monitor's own left out.
+    fn lookups(&self) -> (u64, u64) {
+        match (self.start_lookups, self.last_lookups) {
+            (Some((h0, m0)), Some((h1, m1))) => (
+                h1.saturating_sub(h0).saturating_sub(self.own_hits),
+                m1.saturating_sub(m0).saturating_sub(self.own_misses),
+            ),
+            _ => (0, 0),
+        }
+    }
+
     pub async fn finish_now(mut self) -> (Data, Vec<Note>) {
         let mut commands = BTreeMap::new();
         match redis::cmd("INFO")
@@ -255,13 +266,7 @@ impl Redis {
                 message: format!("INFO commandstats at the end of the run: {e}"),
             }),
         }
-        let (hits, misses) = match (self.start_lookups, self.last_lookups) {
-            (Some((h0, m0)), Some((h1, m1))) => (
-                h1.saturating_sub(h0).saturating_sub(self.own_hits),
-                m1.saturating_sub(m0).saturating_sub(self.own_misses),
-            ),
-            _ => (0, 0),
-        };
+        let (hits, misses) = self.lookups();
         (
             Data {
                 version: self.version,
@@ -281,6 +286,26 @@ impl Redis {
 
 impl Monitor for Redis {
     type Data = Data;
+
+    /// The points and the lookups so far; the commands are counted once, at the end.
+    fn so_far(&self) -> Data {
+        let (hits, misses) = self.lookups();
+        Data {
+            version: self.version.clone(),
+            maxmemory: self.maxmemory.filter(|m| *m > 0),
+            stream: self.stream.clone(),
+            group: self.group.clone(),
+            queues: self.queues.clone(),
+            points: self.points.clone(),
+            hits,
+            misses,
+            commands: BTreeMap::new(),
+        }
+    }
+
+    fn publish(data: Data, server: &mut super::Server) {
+        server.redis = Some(data);
+    }
 
     async fn sample(&mut self, t: u64) {
         self.sample_now(t).await;

@@ -2,11 +2,10 @@
 //! formatting, `N/A` for an empty percentile, entries by name then method and the Aggregated row
 //! (empty Type) last, so existing scripts and dashboards read them unchanged.
 
-use std::fs::File;
 use std::path::Path;
 
 use anyhow::Context;
-use csv::{Terminator, Writer, WriterBuilder};
+use csv::{Terminator, WriterBuilder};
 
 use super::Results;
 use super::history::HistoryCells;
@@ -17,6 +16,33 @@ const HISTORY: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,
 const FAILURES: &str = "Method,Name,Error,Occurrences,First Seen,Last Seen";
 const EXCEPTIONS: &str = "Count,Message,Traceback,Nodes";
 
+/// One of Locust's four files: its file name's suffix (`PREFIX_stats.csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvFile {
+    Stats,
+    History,
+    Failures,
+    Exceptions,
+}
+
+impl CsvFile {
+    pub const ALL: [CsvFile; 4] = [
+        CsvFile::Stats,
+        CsvFile::History,
+        CsvFile::Failures,
+        CsvFile::Exceptions,
+    ];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            CsvFile::Stats => "stats",
+            CsvFile::History => "stats_history",
+            CsvFile::Failures => "failures",
+            CsvFile::Exceptions => "exceptions",
+        }
+    }
+}
+
 /// Writes `PREFIX_stats.csv`, `PREFIX_stats_history.csv`, `PREFIX_failures.csv` and
 /// `PREFIX_exceptions.csv`.
 pub fn write(results: &Results, prefix: &str, full_history: bool) -> anyhow::Result<()> {
@@ -26,63 +52,74 @@ pub fn write(results: &Results, prefix: &str, full_history: bool) -> anyhow::Res
     {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut w = writer(&format!("{prefix}_stats.csv"), STATS)?;
-    for entry in results.sorted_entries() {
-        w.write_record(stats_row(results, entry, &entry.method))?;
+    for file in CsvFile::ALL {
+        let path = format!("{prefix}_{}.csv", file.suffix());
+        std::fs::write(&path, render(results, file, full_history)?)
+            .with_context(|| format!("writing {path}"))?;
     }
-    w.write_record(stats_row(results, &results.recorder.aggregate, ""))?;
-    w.flush()?;
-
-    let mut w = writer(&format!("{prefix}_stats_history.csv"), HISTORY)?;
-    for second in &results.recorder.seconds {
-        for cells in &second.history.rows {
-            if cells.endpoint.is_some() && !full_history {
-                continue;
-            }
-            w.write_record(history_row(
-                results,
-                second.unix,
-                second.users,
-                cells,
-                full_history,
-            ))?;
-        }
-    }
-    w.flush()?;
-
-    let mut w = writer(&format!("{prefix}_failures.csv"), FAILURES)?;
-    for f in results.recorder.failures.values() {
-        w.write_record([
-            f.method.clone(),
-            f.name.clone(),
-            f.error.clone(),
-            f.occurrences.to_string(),
-            iso(f.first_seen),
-            iso(f.last_seen),
-        ])?;
-    }
-    w.flush()?;
-
-    let mut w = writer(&format!("{prefix}_exceptions.csv"), EXCEPTIONS)?;
-    for (message, count) in &results.recorder.exceptions {
-        w.write_record([
-            count.to_string(),
-            message.clone(),
-            String::new(),
-            "local".into(),
-        ])?;
-    }
-    w.flush()?;
     Ok(())
 }
 
-fn writer(path: &str, header: &str) -> anyhow::Result<Writer<File>> {
-    let file = File::create(path).with_context(|| format!("creating {path}"))?;
+/// One file's bytes (the web UI's downloads are these, as the files are).
+pub fn render(results: &Results, file: CsvFile, full_history: bool) -> anyhow::Result<Vec<u8>> {
+    let header = match file {
+        CsvFile::Stats => STATS,
+        CsvFile::History => HISTORY,
+        CsvFile::Failures => FAILURES,
+        CsvFile::Exceptions => EXCEPTIONS,
+    };
     let mut w = WriterBuilder::new()
         .terminator(Terminator::CRLF)
-        .from_writer(file);
+        .from_writer(Vec::new());
     w.write_record(header.split(','))?;
-    Ok(w)
+    match file {
+        CsvFile::Stats => {
+            for entry in results.sorted_entries() {
+                w.write_record(stats_row(results, entry, &entry.method))?;
+            }
+            w.write_record(stats_row(results, &results.recorder.aggregate, ""))?;
+        }
+        CsvFile::History => {
+            for second in &results.recorder.seconds {
+                for cells in &second.history.rows {
+                    if cells.endpoint.is_some() && !full_history {
+                        continue;
+                    }
+                    w.write_record(history_row(
+                        results,
+                        second.unix,
+                        second.users,
+                        cells,
+                        full_history,
+                    ))?;
+                }
+            }
+        }
+        CsvFile::Failures => {
+            for f in results.recorder.failures.values() {
+                w.write_record([
+                    f.method.clone(),
+                    f.name.clone(),
+                    f.error.clone(),
+                    f.occurrences.to_string(),
+                    iso(f.first_seen),
+                    iso(f.last_seen),
+                ])?;
+            }
+        }
+        CsvFile::Exceptions => {
+            for (message, count) in &results.recorder.exceptions {
+                w.write_record([
+                    count.to_string(),
+                    message.clone(),
+                    String::new(),
+                    "local".into(),
+                ])?;
+            }
+        }
+    }
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("writing the CSV: {}", e.error()))
 }
 
 fn stats_row(results: &Results, e: &Entry, kind: &str) -> Vec<String> {

@@ -290,6 +290,7 @@ pub struct StageStats {
 }
 
 /// Per-endpoint per-second window (2 significant digits: a chart point, not a verdict).
+#[derive(Clone)]
 pub(crate) struct Window {
     pub(crate) requests: u64,
     pub(crate) failures: u64,
@@ -306,7 +307,9 @@ impl Window {
     }
 }
 
-/// Everything measured; owned by the aggregator task, handed to the reports at the end.
+/// Everything measured; owned by the aggregator task, handed to the reports at the end (and
+/// copied for a report of the run so far).
+#[derive(Clone)]
 pub struct Recorder {
     pub start: Instant,
     pub start_unix: i64,

@@ -15,6 +15,7 @@ async fn an_unreachable_host_exits_2_before_any_load() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &format!("http://127.0.0.1:{port}"),
             "-t",
@@ -44,7 +45,7 @@ async fn bad_flags_and_files_exit_2_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let host = server.url();
 
-    let out = loadgen(dir.path(), &["run", "--hots", &host]).await;
+    let out = loadgen(dir.path(), &["run", "--headless", "--hots", &host]).await;
     assert_eq!(out.status.code(), Some(2), "an unknown flag");
     assert!(text(&out.stderr).contains("--hots"));
 
@@ -53,7 +54,11 @@ async fn bad_flags_and_files_exit_2_naming_the_problem() {
         "scenario = \"shop\"\n\n[[stage]]\nusers = 5\nduration = \"1 fortnight-ish\"\n",
     )
     .unwrap();
-    let out = loadgen(dir.path(), &["run", "--phase", "p.toml", "-H", &host]).await;
+    let out = loadgen(
+        dir.path(),
+        &["run", "--headless", "--phase", "p.toml", "-H", &host],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
@@ -66,7 +71,11 @@ async fn bad_flags_and_files_exit_2_naming_the_problem() {
         "bad.toml",
         "[[task]]\n[[task.request]]\nmethod = \"GET\"\npath = \"/{rand 1}\"\n",
     );
-    let out = loadgen(dir.path(), &["run", "-f", "bad.toml", "-H", &host]).await;
+    let out = loadgen(
+        dir.path(),
+        &["run", "--headless", "-f", "bad.toml", "-H", &host],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
@@ -76,24 +85,44 @@ async fn bad_flags_and_files_exit_2_naming_the_problem() {
 
     for (args, says) in [
         (
-            vec!["run", "-H", "ftp://example.invalid"],
+            vec!["run", "--headless", "-H", "ftp://example.invalid"],
             "must start with http:// or https://",
         ),
         (
-            vec!["run", "-H", "https://example.invalid"],
+            vec!["run", "--headless", "-H", "https://example.invalid"],
             "https://example.invalid/ is unreachable",
         ),
-        (vec!["run", "-H", &host, "-f", "nope"], "neither a built-in"),
         (
-            vec!["run", "-H", &host, "--threshold", "p95 < fast"],
+            vec!["run", "--headless", "-H", &host, "-f", "nope"],
+            "neither a built-in",
+        ),
+        (
+            vec![
+                "run",
+                "--headless",
+                "-H",
+                &host,
+                "--threshold",
+                "p95 < fast",
+            ],
             "--threshold",
         ),
         (
-            vec!["run", "-H", &host, "--threshold", "p95{GET /nowhere/} < 1s"],
+            vec![
+                "run",
+                "--headless",
+                "-H",
+                &host,
+                "--threshold",
+                "p95{GET /nowhere/} < 1s",
+            ],
             "no endpoint",
         ),
-        (vec!["run", "-H", &host, "-t", "soon"], "--run-time"),
-        (vec!["run"], "no host"),
+        (
+            vec!["run", "--headless", "-H", &host, "-t", "soon"],
+            "--run-time",
+        ),
+        (vec!["run", "--headless"], "no host"),
     ] {
         let out = loadgen(dir.path(), &args).await;
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -109,7 +138,7 @@ async fn settings_come_from_the_environment_too() {
     scenario(dir.path(), "s.toml", ROOT);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .current_dir(dir.path())
-        .args(["run", "-f", "s.toml"])
+        .args(["run", "--headless", "-f", "s.toml"])
         .env("LOADGEN_HOST", server.url())
         .env("LOADGEN_USERS", "2")
         .env("LOADGEN_RUN_TIME", "1s")
@@ -135,6 +164,7 @@ async fn failed_requests_exit_like_locust_unless_thresholds_decide() {
     let host = server.url();
     let base = [
         "run",
+        "--headless",
         "-H",
         &host,
         "-f",

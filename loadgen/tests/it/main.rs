@@ -5,6 +5,7 @@
 
 mod stub;
 
+mod browser;
 mod celery;
 mod cli;
 mod compare;
@@ -17,3 +18,4 @@ mod outputs;
 mod sessions;
 mod shards;
 mod tls;
+mod web;

@@ -326,6 +326,7 @@ async fn the_flags_reach_the_reports() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &target.url(),
             "-f",

@@ -29,6 +29,7 @@ async fn corrected_percentiles_see_the_stalls_and_raw_ones_do_not() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",
@@ -90,6 +91,7 @@ async fn starts_that_find_no_free_user_in_time_are_dropped_and_counted() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",

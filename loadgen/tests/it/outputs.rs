@@ -29,6 +29,7 @@ name = "/status/[id]"
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",
@@ -131,6 +132,7 @@ async fn an_empty_run_prints_na_and_its_exceptions() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",
@@ -166,6 +168,7 @@ async fn the_html_report_opens_offline_with_inline_svg_charts() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",
@@ -216,6 +219,7 @@ async fn a_failed_threshold_exits_1_and_junit_names_it() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",
@@ -261,6 +265,7 @@ async fn a_failed_threshold_exits_1_and_junit_names_it() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",

@@ -28,6 +28,7 @@ expect = [200]
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",
@@ -95,6 +96,7 @@ handled = [400]
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",
@@ -151,6 +153,7 @@ async fn users_ramp_at_the_spawn_rate() {
         dir.path(),
         &[
             "run",
+            "--headless",
             "-H",
             &server.url(),
             "-f",
@@ -202,8 +205,20 @@ async fn a_target_that_dies_mid_run_is_counted_and_the_run_reports() {
             loadgen(
                 &dir,
                 &[
-                    "run", "-H", &url, "-f", "s.toml", "-u", "3", "-t", "3s", "--json", "s.json",
-                    "--csv", "x",
+                    "run",
+                    "--headless",
+                    "-H",
+                    &url,
+                    "-f",
+                    "s.toml",
+                    "-u",
+                    "3",
+                    "-t",
+                    "3s",
+                    "--json",
+                    "s.json",
+                    "--csv",
+                    "x",
                 ],
             )
             .await

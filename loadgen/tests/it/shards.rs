@@ -45,6 +45,7 @@ async fn run_shards(
                     &dir,
                     &[
                         "run",
+                        "--headless",
                         "-H",
                         &host,
                         "-f",
@@ -332,11 +333,20 @@ async fn a_bad_shard_or_start_time_exits_2_before_any_load() {
             "more than 24h ahead",
         ),
     ] {
-        let args: Vec<&str> = ["run", "-H", &host, "-t", "1s", "--json", "x.json"]
-            .iter()
-            .chain(&flags)
-            .copied()
-            .collect();
+        let args: Vec<&str> = [
+            "run",
+            "--headless",
+            "-H",
+            &host,
+            "-t",
+            "1s",
+            "--json",
+            "x.json",
+        ]
+        .iter()
+        .chain(&flags)
+        .copied()
+        .collect();
         let out = loadgen(dir.path(), &args).await;
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");

@@ -132,7 +132,9 @@ impl Shop {
 /// Runs loadgen in this process with `args` (after `loadgen run`); returns its exit code.
 pub async fn loadgen(args: &[&str]) -> u8 {
     use clap::Parser as _;
-    let cli = loadgen::cli::Cli::try_parse_from(["loadgen", "run"].iter().chain(args)).unwrap();
+    let cli =
+        loadgen::cli::Cli::try_parse_from(["loadgen", "run", "--headless"].iter().chain(args))
+            .unwrap();
     match cli.command {
         loadgen::cli::Command::Run(args) => loadgen::cli::run(*args).await.unwrap(),
         loadgen::cli::Command::Scenarios

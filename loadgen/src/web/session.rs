@@ -1,0 +1,322 @@
+//! The web UI's state: what the command line set up, the run going (or the last one, until "New
+//! test"), the log lines the Logs tab shows. A run from the form is an ordinary engine run: the
+//! same plan, monitors, verdicts, diagnosis and report files as a headless one.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::Notify;
+
+use super::form::Start;
+use crate::diagnosis::ScenarioFacts;
+use crate::engine::{Controller, Engine, EngineConfig};
+use crate::monitor;
+use crate::outcome::{self, Measured, RunFacts};
+use crate::phase::Outputs;
+use crate::report::Results;
+use crate::runner::{Plan, Stage};
+use crate::saturation::Saturation;
+use crate::threshold::Threshold;
+
+/// The longest a run from the form lasts without a run time: it stops by itself (every load
+/// loop here is bounded), Stop ends it sooner.
+pub const LONGEST_RUN: Duration = Duration::from_secs(3600);
+
+/// How often PostgreSQL's statements are read during a UI run (the findings are judged as often).
+const STATEMENTS_EVERY: u64 = 5;
+
+/// Log lines kept for the Logs tab.
+const LOG_LINES: usize = 500;
+
+/// Everything the command line decided that a run from the form starts from.
+pub struct Setup {
+    pub scenario: String,
+    pub tags: Vec<String>,
+    pub exclude_tags: Vec<String>,
+    pub host: String,
+    pub users: usize,
+    pub spawn_rate: f64,
+    pub run_time: Option<Duration>,
+    pub tls: crate::client::tls::Tls,
+    pub monitors: monitor::Config,
+    pub thresholds: Vec<Threshold>,
+    pub vars: Vec<(String, String)>,
+    pub request_timeout: Duration,
+    pub stop_timeout: Duration,
+    pub seed: u64,
+    pub phase: Option<String>,
+    pub outputs: Outputs,
+    pub csv_full_history: bool,
+    pub command: String,
+    pub insecure: bool,
+}
+
+/// A mark on the charts' time axis.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Mark {
+    pub t: u64,
+    pub label: String,
+}
+
+/// One run started from the form.
+pub struct Run {
+    pub number: u32,
+    pub controller: Controller,
+    pub facts: RunFacts,
+    pub host: String,
+    pub run_time: Option<Duration>,
+    /// Task names and weights of the scenario (the Current ratio tab).
+    pub tasks: Vec<(String, f64)>,
+    pub started_at: chrono::DateTime<Utc>,
+    pub spawn_rate: Mutex<f64>,
+    pub marks: Mutex<Vec<Mark>>,
+    /// The judged results once the run has ended.
+    pub finished: Mutex<Option<Arc<Results>>>,
+    /// The run has ended (judged, or failed with a log line).
+    pub over: AtomicBool,
+    /// The last findings computed while running, and when.
+    pub findings: Mutex<Option<(Instant, Arc<Results>)>>,
+}
+
+impl Run {
+    /// Seconds since the start, as the charts count them.
+    pub fn now_t(&self) -> u64 {
+        self.controller.snapshot().elapsed_s as u64
+    }
+
+    pub fn mark(&self, label: String) {
+        let t = self.now_t();
+        lock(&self.marks).push(Mark { t, label });
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.over.load(Ordering::Acquire)
+    }
+
+    pub fn finished(&self) -> Option<Arc<Results>> {
+        lock(&self.finished).clone()
+    }
+
+    /// The results of the run so far (its end's, once it ended): a copy of every number, judged.
+    pub async fn results(&self) -> Option<Arc<Results>> {
+        if let Some(done) = self.finished() {
+            return Some(done);
+        }
+        let recorder = self.controller.recorder_so_far().await.ok()?;
+        let results = outcome::judge(
+            &self.facts,
+            Measured {
+                recorder,
+                started_at: self.started_at,
+                ended_at: Utc::now(),
+                stages: Vec::new(),
+                saturation: Saturation::default(),
+                server: self.controller.server_so_far(),
+            },
+        );
+        Some(Arc::new(results))
+    }
+}
+
+/// The UI's whole state.
+pub struct Session {
+    pub setup: Setup,
+    run: Mutex<Option<Arc<Run>>>,
+    runs: Mutex<u32>,
+    logs: Mutex<VecDeque<String>>,
+    /// Told when the process should quit (Stop and quit, --autoquit).
+    pub quit: Notify,
+    /// Told when a run ends (with its number), for --autoquit.
+    pub ended: tokio::sync::watch::Sender<u32>,
+    /// Held while a form is answered: two Starts at once make one run, the other an edit.
+    pub swarming: tokio::sync::Mutex<()>,
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Session {
+    pub fn new(setup: Setup) -> Arc<Self> {
+        Arc::new(Self {
+            setup,
+            run: Mutex::new(None),
+            runs: Mutex::new(0),
+            logs: Mutex::new(VecDeque::new()),
+            quit: Notify::new(),
+            ended: tokio::sync::watch::Sender::new(0),
+            swarming: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn run(&self) -> Option<Arc<Run>> {
+        lock(&self.run).clone()
+    }
+
+    /// The run going now, if one is.
+    pub fn running(&self) -> Option<Arc<Run>> {
+        self.run().filter(|r| !r.is_over())
+    }
+
+    pub fn log(&self, line: impl Into<String>) {
+        let line = line.into();
+        tracing::info!("{line}");
+        let stamped = format!("{} {line}", Utc::now().format("%Y-%m-%d %H:%M:%S"));
+        let mut logs = lock(&self.logs);
+        if logs.len() == LOG_LINES {
+            logs.pop_front();
+        }
+        logs.push_back(stamped);
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        lock(&self.logs).iter().cloned().collect()
+    }
+
+    /// "New test": forgets a finished run. False while one goes.
+    pub fn forget(&self) -> bool {
+        let mut run = lock(&self.run);
+        if run.as_ref().is_some_and(|r| !r.is_over()) {
+            return false;
+        }
+        *run = None;
+        true
+    }
+
+    /// Starts a run from a checked form. The caller has made sure none is going.
+    pub async fn start(self: &Arc<Self>, start: Start) -> Arc<Run> {
+        let setup = &self.setup;
+        let monitors = if setup.monitors.is_empty() {
+            None
+        } else {
+            let mut connected = monitor::connect(&setup.monitors).await;
+            connected.statements_every(STATEMENTS_EVERY);
+            Some(connected)
+        };
+        let number = {
+            let mut runs = lock(&self.runs);
+            *runs += 1;
+            *runs
+        };
+        let host = start.host.to_string();
+        let scenario_name = start.scenario.name.clone();
+        let tasks = start
+            .scenario
+            .tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.weight as f64))
+            .collect();
+        let facts = RunFacts {
+            phase: setup.phase.clone(),
+            scenario: scenario_name.clone(),
+            host: host.clone(),
+            open_model: false,
+            seed: setup.seed,
+            command: setup.command.clone(),
+            tls_insecure: setup.insecure,
+            protocol: None,
+            shard: None,
+            thresholds: setup.thresholds.clone(),
+            scenario_facts: ScenarioFacts::of(&start.scenario),
+        };
+        let duration = start.run_time.unwrap_or(LONGEST_RUN);
+        let handle = Engine::start(EngineConfig {
+            scenario: start.scenario,
+            host: start.host,
+            tls: Some(setup.tls.clone()),
+            plan: Plan {
+                stages: vec![Stage {
+                    name: Stage::default_name(start.users, None),
+                    users: start.users,
+                    spawn_rate: start.spawn_rate,
+                    duration,
+                    arrival_rate: None,
+                }],
+                stop_timeout: setup.stop_timeout,
+                max_lag: Duration::from_secs(10),
+            },
+            request_timeout: setup.request_timeout,
+            seed: setup.seed,
+            vars: setup.vars.clone(),
+            monitors,
+        });
+        let run = Arc::new(Run {
+            number,
+            controller: handle.controller(),
+            facts,
+            host: host.clone(),
+            run_time: start.run_time,
+            tasks,
+            started_at: Utc::now(),
+            spawn_rate: Mutex::new(start.spawn_rate),
+            marks: Mutex::new(vec![Mark {
+                t: 0,
+                label: format!("start: {} users at {}/s", start.users, start.spawn_rate),
+            }]),
+            finished: Mutex::new(None),
+            over: AtomicBool::new(false),
+            findings: Mutex::new(None),
+        });
+        *lock(&self.run) = Some(Arc::clone(&run));
+        self.log(format!(
+            "run {number}: {scenario_name} against {} with {} users at {}/s, {}",
+            host.trim_end_matches('/'),
+            start.users,
+            start.spawn_rate,
+            match start.run_time {
+                Some(t) => format!("for {}", humantime::format_duration(t)),
+                None => format!(
+                    "until Stop (at most {})",
+                    humantime::format_duration(LONGEST_RUN)
+                ),
+            }
+        ));
+        let session = Arc::clone(self);
+        let ending = Arc::clone(&run);
+        tokio::spawn(async move {
+            let finished = handle.wait().await;
+            session.finish(&ending, finished);
+        });
+        run
+    }
+
+    /// A run's end: judged, its report files written as a headless run's, kept for the page.
+    fn finish(&self, run: &Run, finished: anyhow::Result<crate::engine::Finished>) {
+        match finished {
+            Ok(f) => self.judge(run, f),
+            Err(e) => self.log(format!("run {}: {e:#}", run.number)),
+        }
+        run.over.store(true, Ordering::Release);
+        self.ended.send_replace(run.number);
+    }
+
+    fn judge(&self, run: &Run, finished: crate::engine::Finished) {
+        let results = outcome::judge(&run.facts, Measured::from(finished));
+        let agg = &results.recorder.aggregate;
+        self.log(format!(
+            "run {} stopped: {} requests, {} failed, thresholds {}",
+            run.number,
+            agg.requests,
+            agg.failures,
+            if results.verdicts.is_empty() {
+                "none".to_owned()
+            } else if results.passed() {
+                "held".to_owned()
+            } else {
+                "FAILED".to_owned()
+            }
+        ));
+        for f in &results.findings {
+            self.log(format!("finding {}: {}", f.id.as_str(), f.title));
+        }
+        if let Err(e) =
+            crate::cli::write_outputs(&results, &self.setup.outputs, self.setup.csv_full_history)
+        {
+            self.log(format!("writing the reports: {e:#}"));
+        }
+        *lock(&run.finished) = Some(Arc::new(results));
+    }
+}
