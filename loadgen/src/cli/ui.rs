@@ -34,6 +34,24 @@ pub(super) async fn run(
         .as_deref()
         .map(|t| super::plan::duration("--run-time", t))
         .transpose()?;
+    // The phase's own stages (-u/-r only set the form's first values) and every threshold that
+    // judges them, per stage too: the form's "Run the phase's stages".
+    let phase_stages = r
+        .phase
+        .as_ref()
+        .map(|p| p.stages.clone())
+        .unwrap_or_default();
+    let mut phase_thresholds = r
+        .phase
+        .as_ref()
+        .map(|p| p.thresholds.clone())
+        .unwrap_or_default();
+    for t in &args.thresholds {
+        phase_thresholds.push(
+            crate::threshold::Threshold::parse(t)
+                .map_err(|e| anyhow::anyhow!("--threshold: {e:#}"))?,
+        );
+    }
     let setup = web::Setup {
         scenario: args
             .scenario
@@ -49,6 +67,8 @@ pub(super) async fn run(
         monitors: super::plan::monitor_config(args, &tls)?,
         tls,
         thresholds: r.thresholds,
+        phase_stages,
+        phase_thresholds,
         vars: r.vars,
         request_timeout: r.request_timeout,
         stop_timeout: r.plan.stop_timeout,

@@ -51,6 +51,10 @@ pub async fn ui(State(session): Ui) -> Json<Value> {
         "spawn_rate": setup.spawn_rate,
         "run_time": setup.run_time.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default(),
         "phase": setup.phase,
+        "phase_stages": setup.phase_stages.iter().map(|s| json!({
+            "name": s.name, "users": s.users, "spawn_rate": s.spawn_rate,
+            "duration_s": s.duration.as_secs_f64(),
+        })).collect::<Vec<_>>(),
         "monitors": monitors,
         "thresholds": setup.thresholds.iter().map(|t| t.source.clone()).collect::<Vec<_>>(),
         "quit_allowed": true,
@@ -232,7 +236,45 @@ pub async fn findings(State(session): Ui) -> Json<Value> {
         "fail_ratio": fail_ratio,
         "fail_band": failure_band(fail_ratio),
         "top_statements": top,
+        "steps": steps(&r),
     }))
+}
+
+/// The stress step table: each stage so far (a phase's, or one per Edit) with its users, p95, p99
+/// and failures, and the SLOs it broke (judged on its own); the last is in progress while the run
+/// goes.
+fn steps(r: &crate::report::Results) -> Vec<Value> {
+    if r.recorder.stages.len() < 2 {
+        return Vec::new();
+    }
+    r.recorder
+        .stages
+        .iter()
+        .map(|s| {
+            let planned = r.meta.stages.get(s.index);
+            let broken: Vec<String> = r
+                .stage_slos
+                .iter()
+                .find(|slo| slo.stage == s.index + 1)
+                .map(|slo| {
+                    slo.broken
+                        .iter()
+                        .map(|v| format!("{} (measured {})", v.threshold, v.actual_text))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "stage": s.index + 1,
+                "name": planned.map(|p| p.name.clone()),
+                "users": planned.map(|p| p.users),
+                "requests": s.aggregate.requests,
+                "p95": s.aggregate.percentile_ms(0.95),
+                "p99": s.aggregate.percentile_ms(0.99),
+                "fail_ratio": s.aggregate.fail_ratio(),
+                "broken": broken,
+            })
+        })
+        .collect()
 }
 
 pub async fn new_test(State(session): Ui) -> Response {

@@ -5,6 +5,7 @@ use axum::response::{Html, IntoResponse};
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
+const CHARTS: &str = include_str!("assets/charts.js");
 const STYLE: &str = include_str!("assets/app.css");
 
 /// The page changes with the binary, never within one: a reload after an upgrade gets the new one.
@@ -21,6 +22,16 @@ pub async fn script() -> impl IntoResponse {
             NO_STORE,
         ],
         SCRIPT,
+    )
+}
+
+pub async fn charts() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            NO_STORE,
+        ],
+        CHARTS,
     )
 }
 

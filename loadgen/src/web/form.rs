@@ -1,6 +1,6 @@
 //! Locust's start and edit form (`POST /swarm`: `user_count`, `spawn_rate`, `host`, `run_time`,
-//! and our `scenario`), checked field by field: a bad form answers every field at fault and
-//! starts nothing.
+//! and our `scenario` and `stages=phase`), checked field by field: a bad form answers every field
+//! at fault and starts nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -22,6 +22,8 @@ pub struct Start {
     pub host: Uri,
     pub run_time: Option<Duration>,
     pub scenario: Scenario,
+    /// `stages=phase`: the phase file's stages instead of one stage of `users`.
+    pub stages: Option<Vec<crate::runner::Stage>>,
 }
 
 /// A checked edit form (while a run goes).
@@ -99,9 +101,34 @@ fn run_time(form: &HashMap<String, String>, errors: &mut Errors) -> Option<Optio
 /// A start form, checked against what the command line set up.
 pub fn start(form: &HashMap<String, String>, setup: &Setup) -> Result<Start, Errors> {
     let mut errors = Errors::new();
-    let users = users(form, &mut errors);
-    let spawn_rate = spawn_rate(form, &mut errors);
-    let run_time = run_time(form, &mut errors);
+    let stages = match form.get("stages").map(|s| s.trim()).unwrap_or("") {
+        "" => None,
+        "phase" if !setup.phase_stages.is_empty() => Some(setup.phase_stages.clone()),
+        "phase" => {
+            errors.insert("stages", "no phase file: start loadgen with --phase".into());
+            None
+        }
+        other => {
+            errors.insert("stages", format!("{other:?}: the only choice is \"phase\""));
+            None
+        }
+    };
+    // The phase's stages bring their own users, spawn rates and lengths.
+    let (users, spawn_rate, run_time) = match &stages {
+        Some(s) => {
+            let peak = s.iter().max_by_key(|s| s.users);
+            (
+                peak.map(|s| s.users),
+                peak.map(|s| s.spawn_rate),
+                Some(None),
+            )
+        }
+        None => (
+            users(form, &mut errors),
+            spawn_rate(form, &mut errors),
+            run_time(form, &mut errors),
+        ),
+    };
     let host_text = form
         .get("host")
         .map(|s| s.trim())
@@ -146,6 +173,7 @@ pub fn start(form: &HashMap<String, String>, setup: &Setup) -> Result<Start, Err
                 host,
                 run_time,
                 scenario,
+                stages,
             })
         }
         _ => Err(errors),

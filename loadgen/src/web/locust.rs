@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Form, Query, State};
@@ -12,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::form;
-use super::session::{Session, lock};
+use super::session::{Run, Session, lock};
 use crate::engine::{EntrySnapshot, Snapshot};
 use crate::report::{self, csv::CsvFile};
-use crate::runner::State as RunState;
+use crate::runner::{Stage, State as RunState};
 use crate::threshold::failure_band;
 
 type Ui = State<Arc<Session>>;
@@ -48,6 +49,13 @@ pub async fn swarm(State(session): Ui, Form(fields): Form<HashMap<String, String
         }
         let from = run.controller.snapshot().target_users;
         *lock(&run.spawn_rate) = edit.spawn_rate;
+        lock(&run.stages).push(Stage {
+            name: format!("edit: {}", Stage::default_name(edit.users, None)),
+            users: edit.users,
+            spawn_rate: edit.spawn_rate,
+            duration: Duration::ZERO,
+            arrival_rate: None,
+        });
         run.mark(format!(
             "users {from} -> {} at {}/s",
             edit.users, edit.spawn_rate
@@ -99,16 +107,17 @@ pub async fn reset(State(session): Ui) -> &'static str {
     "ok"
 }
 
-/// Locust's state names.
-fn state(snapshot: &Snapshot, ran: bool) -> &'static str {
-    if !ran {
+/// Locust's state names. "stopped" once the run is judged and its reports written (until then
+/// the load's end is still "stopping").
+fn state(snapshot: &Snapshot, run: Option<&Run>) -> &'static str {
+    let Some(run) = run else {
         return "ready";
-    }
+    };
     match snapshot.state {
+        _ if run.is_over() => "stopped",
         RunState::Spawning => "spawning",
         RunState::Running | RunState::Paused => "running",
-        RunState::Stopping => "stopping",
-        RunState::Stopped => "stopped",
+        RunState::Stopping | RunState::Stopped => "stopping",
     }
 }
 
@@ -172,7 +181,7 @@ pub async fn stats_requests(State(session): Ui) -> Json<Value> {
             "response_time_percentile_0.95": total.current_percentiles_ms[5],
         },
         "total_avg_response_time": total.avg_ms.unwrap_or(0.0),
-        "state": state(s, run.is_some()),
+        "state": state(s, run.as_deref()),
         "user_count": s.users,
         "target_user_count": s.target_users,
         "spawn_rate": run.as_ref().map_or(session.setup.spawn_rate, |r| *lock(&r.spawn_rate)),

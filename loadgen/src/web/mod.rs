@@ -57,6 +57,7 @@ pub fn router(session: Arc<Session>, credentials: Option<Credentials>) -> Router
     Router::new()
         .route("/", get(assets::index))
         .route("/assets/app.js", get(assets::script))
+        .route("/assets/charts.js", get(assets::charts))
         .route("/assets/app.css", get(assets::style))
         .route("/swarm", post(locust::swarm))
         .route("/stop", get(locust::stop))

@@ -3,7 +3,6 @@
 //! same plan, monitors, verdicts, diagnosis and report files as a headless one.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -43,6 +42,10 @@ pub struct Setup {
     pub tls: crate::client::tls::Tls,
     pub monitors: monitor::Config,
     pub thresholds: Vec<Threshold>,
+    /// The phase file's own stages (empty without one), and the thresholds that judge a run of
+    /// them (the phase's per-stage ones too).
+    pub phase_stages: Vec<Stage>,
+    pub phase_thresholds: Vec<Threshold>,
     pub vars: Vec<(String, String)>,
     pub request_timeout: Duration,
     pub stop_timeout: Duration,
@@ -68,6 +71,8 @@ pub struct Run {
     pub facts: RunFacts,
     pub host: String,
     pub run_time: Option<Duration>,
+    /// The stages so far: those it started with, then one per Edit (as the runner names them).
+    pub stages: Mutex<Vec<Stage>>,
     /// Task names and weights of the scenario (the Current ratio tab).
     pub tasks: Vec<(String, f64)>,
     pub started_at: chrono::DateTime<Utc>,
@@ -75,8 +80,8 @@ pub struct Run {
     pub marks: Mutex<Vec<Mark>>,
     /// The judged results once the run has ended.
     pub finished: Mutex<Option<Arc<Results>>>,
-    /// The run has ended (judged, or failed with a log line).
-    pub over: AtomicBool,
+    /// True once the run has ended (judged, or failed with a log line).
+    pub over: tokio::sync::watch::Sender<bool>,
     /// The last findings computed while running, and when.
     pub findings: Mutex<Option<(Instant, Arc<Results>)>>,
 }
@@ -93,7 +98,7 @@ impl Run {
     }
 
     pub fn is_over(&self) -> bool {
-        self.over.load(Ordering::Acquire)
+        *self.over.borrow()
     }
 
     pub fn finished(&self) -> Option<Arc<Results>> {
@@ -105,14 +110,18 @@ impl Run {
         if let Some(done) = self.finished() {
             return Some(done);
         }
-        let recorder = self.controller.recorder_so_far().await.ok()?;
+        let Ok(recorder) = self.controller.recorder_so_far().await else {
+            // The load has just ended and its results are being judged: they are moments away.
+            let _ = self.over.subscribe().wait_for(|over| *over).await;
+            return self.finished();
+        };
         let results = outcome::judge(
             &self.facts,
             Measured {
                 recorder,
                 started_at: self.started_at,
                 ended_at: Utc::now(),
-                stages: Vec::new(),
+                stages: lock(&self.stages).clone(),
                 saturation: Saturation::default(),
                 server: self.controller.server_so_far(),
             },
@@ -219,22 +228,29 @@ impl Session {
             tls_insecure: setup.insecure,
             protocol: None,
             shard: None,
-            thresholds: setup.thresholds.clone(),
+            thresholds: if start.stages.is_some() {
+                setup.phase_thresholds.clone()
+            } else {
+                setup.thresholds.clone()
+            },
             scenario_facts: ScenarioFacts::of(&start.scenario),
         };
-        let duration = start.run_time.unwrap_or(LONGEST_RUN);
+        let phased = start.stages.is_some();
+        let stages = start.stages.clone().unwrap_or_else(|| {
+            vec![Stage {
+                name: Stage::default_name(start.users, None),
+                users: start.users,
+                spawn_rate: start.spawn_rate,
+                duration: start.run_time.unwrap_or(LONGEST_RUN),
+                arrival_rate: None,
+            }]
+        });
         let handle = Engine::start(EngineConfig {
             scenario: start.scenario,
             host: start.host,
             tls: Some(setup.tls.clone()),
             plan: Plan {
-                stages: vec![Stage {
-                    name: Stage::default_name(start.users, None),
-                    users: start.users,
-                    spawn_rate: start.spawn_rate,
-                    duration,
-                    arrival_rate: None,
-                }],
+                stages: stages.clone(),
                 stop_timeout: setup.stop_timeout,
                 max_lag: Duration::from_secs(10),
             },
@@ -248,25 +264,45 @@ impl Session {
             controller: handle.controller(),
             facts,
             host: host.clone(),
-            run_time: start.run_time,
+            run_time: if phased {
+                Some(stages.iter().map(|s| s.duration).sum())
+            } else {
+                start.run_time
+            },
+            stages: Mutex::new(stages.clone()),
             tasks,
             started_at: Utc::now(),
             spawn_rate: Mutex::new(start.spawn_rate),
             marks: Mutex::new(vec![Mark {
                 t: 0,
-                label: format!("start: {} users at {}/s", start.users, start.spawn_rate),
+                label: if phased {
+                    format!("stage 1: {}", stages[0].name)
+                } else {
+                    format!("start: {} users at {}/s", start.users, start.spawn_rate)
+                },
             }]),
             finished: Mutex::new(None),
-            over: AtomicBool::new(false),
+            over: tokio::sync::watch::Sender::new(false),
             findings: Mutex::new(None),
         });
         *lock(&self.run) = Some(Arc::clone(&run));
+        let load = if phased {
+            format!(
+                "the phase's {} stages ({})",
+                stages.len(),
+                stages
+                    .iter()
+                    .map(|s| s.users.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            )
+        } else {
+            format!("{} users at {}/s", start.users, start.spawn_rate)
+        };
         self.log(format!(
-            "run {number}: {scenario_name} against {} with {} users at {}/s, {}",
+            "run {number}: {scenario_name} against {} with {load}, {}",
             host.trim_end_matches('/'),
-            start.users,
-            start.spawn_rate,
-            match start.run_time {
+            match run.run_time {
                 Some(t) => format!("for {}", humantime::format_duration(t)),
                 None => format!(
                     "until Stop (at most {})",
@@ -274,6 +310,9 @@ impl Session {
                 ),
             }
         ));
+        if phased {
+            tokio::spawn(mark_stages(Arc::clone(&run), stages));
+        }
         let session = Arc::clone(self);
         let ending = Arc::clone(&run);
         tokio::spawn(async move {
@@ -289,7 +328,7 @@ impl Session {
             Ok(f) => self.judge(run, f),
             Err(e) => self.log(format!("run {}: {e:#}", run.number)),
         }
-        run.over.store(true, Ordering::Release);
+        run.over.send_replace(true);
         self.ended.send_replace(run.number);
     }
 
@@ -318,5 +357,20 @@ impl Session {
             self.log(format!("writing the reports: {e:#}"));
         }
         *lock(&run.finished) = Some(Arc::new(results));
+    }
+}
+
+/// Marks each stage boundary on the charts as the run crosses it.
+async fn mark_stages(run: Arc<Run>, stages: Vec<Stage>) {
+    let mut snapshots = run.controller.subscribe();
+    let mut seen = 0;
+    while snapshots.changed().await.is_ok() {
+        let stage = snapshots.borrow_and_update().stage;
+        if stage > seen {
+            seen = stage;
+            if let Some(s) = stages.get(stage) {
+                run.mark(format!("stage {}: {}", stage + 1, s.name));
+            }
+        }
     }
 }

@@ -269,6 +269,14 @@ async fn locusts_routes_start_edit_reset_stop_and_download() {
     assert_eq!(summary["meta"]["scenario"], "paced");
     let findings = ui.json("/api/findings").await;
     assert!(findings["fail_band"].is_string(), "{findings}");
+    // The Edit made a step of its own: the step table has the 5 users and the 20.
+    let users: Vec<u64> = findings["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["users"].as_u64())
+        .collect();
+    assert_eq!(users, [5, 20], "{findings}");
     let tasks = ui.json("/tasks").await;
     let ratio = tasks["total"]["paced"]["tasks"]["home"]["ratio"]
         .as_f64()
@@ -393,4 +401,73 @@ async fn beyond_loopback_without_credentials_exits_2() {
     let err = text(&out.stderr);
     assert!(err.contains("--web-auth"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phases_stages_run_from_the_form_with_their_marks_and_step_table() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), "paced.toml", PACED);
+    std::fs::write(
+        dir.path().join("steps.toml"),
+        "name = \"steps\"\nscenario = \"paced.toml\"\nthresholds = [\"p95 < 1000ms\", \"fail_ratio < 1%\"]\n\
+         [[stage]]\nusers = 2\nspawn_rate = 10\nduration = \"2s\"\n\
+         [[stage]]\nname = \"more\"\nusers = 6\nspawn_rate = 10\nduration = \"2s\"\n",
+    )
+    .unwrap();
+    let ui = Ui::start(
+        dir.path(),
+        &["-H", &server.url(), "--phase", "steps.toml", "-u", "1"],
+    )
+    .await;
+    let defaults = ui.json("/api/ui").await;
+    assert_eq!(
+        defaults["phase_stages"].as_array().map(Vec::len),
+        Some(2),
+        "{defaults}"
+    );
+    assert_eq!(defaults["user_count"], 1, "-u sets the form's first value");
+
+    let (status, started) = ui.swarm("stages=phase", None).await;
+    assert_eq!(status, 200, "{started}");
+    ui.until(Duration::from_secs(20), "the end of both stages", |s| {
+        s["state"] == "stopped"
+    })
+    .await;
+    let history = ui.json("/api/history").await;
+    let marks: Vec<&str> = history["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["label"].as_str())
+        .collect();
+    assert_eq!(marks, ["stage 1: 2 users", "stage 2: more"], "{history}");
+    let findings = ui.json("/api/findings").await;
+    let steps = findings["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{findings}");
+    assert_eq!(
+        (steps[1]["stage"].as_u64(), steps[1]["users"].as_u64()),
+        (Some(2), Some(6))
+    );
+    // The /status/500 task breaks the phase's 1 % in every step, each judged on its own.
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["broken"].as_array().is_some_and(|b| b
+                .iter()
+                .any(|x| x.as_str().unwrap().starts_with("fail_ratio")))),
+        "{findings}"
+    );
+
+    // Without a phase file the choice is refused, field by field.
+    let plain = Ui::start(dir.path(), &["-H", &server.url(), "-f", "paced.toml"]).await;
+    let (status, refused) = plain.swarm("stages=phase", None).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["errors"]["stages"]
+            .as_str()
+            .unwrap()
+            .contains("--phase"),
+        "{refused}"
+    );
 }

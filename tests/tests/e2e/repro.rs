@@ -157,6 +157,8 @@ pub async fn every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix(_w
         .skip(1)
         .take_while(|l| !l.is_empty())
         .collect();
+    // The table in the test's output: CI's log shows what every case did.
+    println!("cargo xtask repro all:\ncase {table}");
     assert_eq!(rows.len(), REPROS.len() + REFUSED.len(), "{table}");
     assert!(
         rows.iter()
