@@ -197,6 +197,17 @@ impl IntoResponse for ApiError {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
+            // For `reconnect::recover`: the pool's connections died, not this request's logic.
+            let lost = error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<sqlx::Error>()
+                    .is_some_and(crate::reconnect::is_connection_lost)
+            });
+            if lost {
+                response
+                    .extensions_mut()
+                    .insert(crate::reconnect::ConnectionLost);
+            }
             return response;
         }
         let (status, body) = self.status_and_body();

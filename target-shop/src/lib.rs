@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod orders;
 pub mod outage;
 pub mod payments;
+pub mod reconnect;
 pub mod routes;
 pub mod server;
 pub mod telemetry;
@@ -103,6 +104,8 @@ impl Config {
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
+    /// When the database last dropped connections: older pooled ones are replaced (`reconnect`).
+    pub connection_loss: Arc<reconnect::ConnectionLoss>,
     pub redis: redis::aio::ConnectionManager,
     /// Bounds and skips the request path's calls on `redis` during an outage (`outage`).
     pub redis_guard: Arc<outage::RedisGuard>,
@@ -137,8 +140,16 @@ impl AppState {
             Some(n) => (n, Duration::from_secs(5)),
             None => (config.pool_size, config.pool_timeout),
         };
+        let connection_loss = Arc::new(reconnect::ConnectionLoss::default());
+        let loss = Arc::clone(&connection_loss);
         let db = PgPoolOptions::new()
             .max_connections(pool_size)
+            // After a restart every pooled connection is dead: those opened before the loss was
+            // seen are dropped unasked (their age tells), not found one failed request at a time.
+            .before_acquire(move |_, meta| {
+                let keep = !loss.outlived_by(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
             // sqlx pings every connection it hands out: one more round trip per query. A broken
             // connection shows as that query's error instead, as with Django's default
             // CONN_HEALTH_CHECKS = False.
@@ -166,6 +177,7 @@ impl AppState {
             .context("connecting to Redis")?;
         Ok(Self {
             db,
+            connection_loss,
             redis,
             redis_guard: Arc::new(outage::RedisGuard::new(config.redis_timeout)),
             redis_client,

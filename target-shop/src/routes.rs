@@ -77,6 +77,11 @@ impl Api {
         self.router
             .route("/healthz", get(health::healthz))
             .route("/metrics", get(telemetry::metrics))
+            // Inside the telemetry: a read run again after a lost connection counts once.
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::reconnect::recover,
+            ))
             // Only matched routes: their pattern is the label, and scanners of unknown URLs
             // cannot blow up the label set.
             .route_layer(axum::middleware::from_fn_with_state(

@@ -1,7 +1,8 @@
 //! Degradation, not failure (issue 19): with Redis stopped (SIGSTOP: connections accepted, nothing
 //! answered) or killed, the catalog is served from PostgreSQL within the request's bound, orders
 //! and payments are taken, their jobs wait in PostgreSQL and run exactly once when Redis is back,
-//! and `/healthz` names Redis as the part that is down.
+//! and `/healthz` names Redis as the part that is down. A PostgreSQL restart (every pooled
+//! connection ended at once) fails no read, and writes work right after.
 //!
 //! Each test stops a `redis-server` of its own (the run's shared one serves the other tests at the
 //! same time), on a Unix socket in a directory of its own (no port to race for). It is resumed
@@ -376,4 +377,51 @@ pub async fn a_job_sent_twice_runs_once(app: TestApp) {
         .unwrap();
     assert_eq!(worker.relay().await, 2);
     jobs_run_once_when_redis_is_back(&app, &worker, &[order]).await;
+}
+
+/// Ends every connection the shop holds to its database at once, as a PostgreSQL restart does
+/// (`pg_terminate_backend` sends 57P01, the code a shutdown sends), from a connection of its own.
+async fn restart_as_the_pool_sees_it(app: &TestApp) -> i64 {
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    ended
+}
+
+pub async fn a_database_restart_fails_no_read_and_replaces_the_pool(app: TestApp) {
+    let (tokens, products) = shop(&app, 1).await;
+    let token = tokens[0].as_str();
+    let reads =
+        |n: usize| futures::future::join_all((0..n).map(|_| app.get("/api/orders/", Some(token))));
+    // Every pooled connection in use once, so all of them die with the restart.
+    assert!(reads(10).await.iter().all(|r| r.status == 200));
+    let ended = restart_as_the_pool_sees_it(&app).await;
+    assert!(ended >= 2, "the shop's pooled connections ended: {ended}");
+
+    // Reads right after, at once: none fails (the first to meet a dead connection runs again on a
+    // fresh one, and the other dead ones are dropped unasked).
+    let after = reads(20).await;
+    let failed: Vec<_> = after.iter().filter(|r| r.status != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 20 reads failed after the restart: {:?}",
+        failed.len(),
+        failed
+            .iter()
+            .map(|r| (r.status, &r.text))
+            .collect::<Vec<_>>()
+    );
+    // A write right after is taken too: the pool holds only fresh connections by now.
+    let (order_id, _, _) = order(&app, token, products[0], 1).await;
+    assert!(order_id > 0);
+    assert!(reads(5).await.iter().all(|r| r.status == 200));
 }

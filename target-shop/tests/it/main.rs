@@ -71,6 +71,7 @@ fn all() -> Vec<(&'static str, Test)> {
         degradation::a_stopped_redis_fails_no_read_order_or_payment_and_loses_no_job,
         degradation::a_killed_redis_fails_no_read_or_payment_and_its_jobs_wait_for_a_new_one,
         degradation::a_job_sent_twice_runs_once,
+        degradation::a_database_restart_fails_no_read_and_replaces_the_pool,
         faults::missing_index_drops_the_order_index_and_a_plain_start_restores_it,
         faults::missing_app_refuses_to_start_naming_the_app_and_the_fix,
         faults::single_worker_runs_one_job_at_a_time,
