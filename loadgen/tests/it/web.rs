@@ -110,9 +110,21 @@ async fn locusts_routes_start_edit_reset_stop_and_download() {
     let server = Server::start().await;
     let dir = tempfile::tempdir().unwrap();
     scenario(dir.path(), "paced.toml", PACED);
+    // The process monitor on this test's own process: the server side's live plumbing without a
+    // database (the monitors' own tests cover PostgreSQL and Redis).
+    let me = format!("stub={}", std::process::id());
     let ui = Ui::start(
         dir.path(),
-        &["-H", &server.url(), "-f", "paced.toml", "--csv", "out/x"],
+        &[
+            "-H",
+            &server.url(),
+            "-f",
+            "paced.toml",
+            "--csv",
+            "out/x",
+            "--pid",
+            &me,
+        ],
     )
     .await;
 
@@ -219,6 +231,20 @@ async fn locusts_routes_start_edit_reset_stop_and_download() {
         .collect();
     assert!(marks.contains(&"users 5 -> 20 at 20/s"), "{marks:?}");
     assert!(marks.contains(&"stats reset"), "{marks:?}");
+    // The server's side on the same seconds: the followed processes, each second.
+    let server_seconds = history["server"].as_array().unwrap();
+    assert!(!server_seconds.is_empty(), "{history}");
+    let names: Vec<&str> = server_seconds.last().unwrap()["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"stub") && names.contains(&"loadgen"),
+        "{names:?}"
+    );
+    assert!(server_seconds.last().unwrap()["processes"][0]["rss_bytes"].as_u64() > Some(0));
     let run = history["run"].as_u64().unwrap();
     let last_t = history["points"].as_array().unwrap().last().unwrap()["t"]
         .as_u64()
