@@ -170,8 +170,12 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .map(|p| p.thresholds.clone())
         .unwrap_or_default();
     if phase.is_some() && makes_one_stage(args, arrival_rate) {
-        // The phase's stages were replaced by one: its per-stage rules have no stage to judge.
-        for t in thresholds.iter().filter(|t| t.stage.is_some()) {
+        // The phase's stages were replaced by one: its per-stage rules have no stage to judge. (The
+        // web UI keeps them for a run of the phase's stages from its form: nothing to say there.)
+        for t in thresholds
+            .iter()
+            .filter(|t| t.stage.is_some() && args.headless)
+        {
             eprintln!(
                 "note: the phase's per-stage threshold {:?} is not judged: --users/--spawn-rate/--arrival-rate made one stage",
                 t.source

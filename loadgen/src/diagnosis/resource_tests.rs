@@ -1,6 +1,6 @@
 //! The resource rules on synthetic runs: a leak, a missing index and a database at its connection
-//! limit yield their findings, the clean run and the look-alikes (a step at start-up, a small
-//! table, a cheap statement, a database with room) do not.
+//! limit yield their findings, the clean run and the look-alikes (a step at start-up, memory that
+//! comes with new backends, a small table, a cheap statement, a database with room) do not.
 
 use super::tests::{clean, ids, only, server};
 use crate::monitor::plans::{Plan, SeqScan};
@@ -36,6 +36,27 @@ fn memory_that_grows_all_run_long_is_a_leak_named_by_its_process() {
         p.rss_bytes = 50 * MIB + p.t * 2 * MIB;
     }
     assert!(ids(&v).is_empty(), "{:?}", ids(&v));
+}
+
+#[test]
+fn memory_that_comes_with_new_backends_is_no_leak() {
+    // A database gaining a backend every 4 s as users are stepped up, each warming its caches
+    // for its first 3 s (to 6 MiB), then flat: up nearly every second, 6 MiB a process all along.
+    let warmed = |t: u64| -> u64 { (1..=t / 4).map(|b| (t - b * 4 + 1).min(3) * 2 * MIB).sum() };
+    let mut v = clean();
+    for p in &mut server(&mut v).processes[0].points {
+        p.processes = 1 + (p.t / 4) as usize;
+        p.rss_bytes = 6 * MIB + warmed(p.t);
+    }
+    assert!(!ids(&v).contains(&"memory-growth"), "{:?}", ids(&v));
+    // The same backends, each also keeping 1 MiB more every second: named.
+    let mut v = clean();
+    for p in &mut server(&mut v).processes[0].points {
+        let processes = 1 + p.t / 4;
+        p.processes = processes as usize;
+        p.rss_bytes = 6 * MIB + warmed(p.t) + processes * p.t * MIB;
+    }
+    assert_eq!(ids(&v), ["memory-growth"]);
 }
 
 fn order_list_plan(table_rows: i64, mean_ms: f64) -> Plan {

@@ -16,8 +16,9 @@ pub(crate) fn memory_growth(v: &View) -> Vec<Finding> {
     let mut findings = Vec::new();
     // The generator keeps its exact histograms as it goes: its own growth is not the target's.
     for p in server.processes.iter().filter(|p| p.name != "loadgen") {
-        let points: Vec<(f64, f64)> = p
-            .settled()
+        let settled: Vec<_> = p.settled().collect();
+        let points: Vec<(f64, f64)> = settled
+            .iter()
             .map(|p| (p.t as f64, p.rss_bytes as f64))
             .collect();
         let (Some(first), Some(last)) = (points.first(), points.last()) else {
@@ -27,10 +28,22 @@ pub(crate) fn memory_growth(v: &View) -> Vec<Finding> {
             continue;
         };
         let grown = last.1 - first.1;
+        // Memory that came with more processes (a database's backends as users were added, each
+        // warming its caches; a pre-fork server's new workers) is not kept by anyone: what each
+        // process holds is what must grow. For one process it is the same thing.
+        let each: Vec<f64> = settled
+            .iter()
+            .map(|p| p.rss_bytes as f64 / p.processes.max(1) as f64)
+            .collect();
+        let (each_first, each_last) = (each[0], each[each.len() - 1]);
         // Grows by a real amount, by a real share, and all along the run (not a step once
-        // warm): 32 MiB and a quarter more, up in at least half of the seconds.
-        let rising = points.windows(2).filter(|w| w[1].1 > w[0].1).count();
-        if grown < 32.0 * MIB || grown < first.1 * 0.25 || rate <= 0.0 || rising * 2 < points.len()
+        // warm): 32 MiB and a quarter more, up in at least half of the seconds, per process too.
+        let rising = each.windows(2).filter(|w| w[1] > w[0]).count();
+        if grown < 32.0 * MIB
+            || grown < first.1 * 0.25
+            || each_last - each_first < each_first * 0.25
+            || rate <= 0.0
+            || rising * 2 < points.len()
         {
             continue;
         }
