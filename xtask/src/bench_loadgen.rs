@@ -213,7 +213,17 @@ pub(crate) fn trivial_run(
     url: &str,
     extra: &[&str],
 ) -> anyhow::Result<(f64, f64)> {
-    let flags = [
+    loadgen_run(
+        loadgen,
+        dir,
+        &[&trivial_flags(url)[..], extra].concat(),
+        "trivial.json",
+    )
+}
+
+/// The trivial endpoint's run: CONNECTIONS users started at once, no think time.
+pub(crate) fn trivial_flags(url: &str) -> [&str; 8] {
+    [
         "-H",
         url,
         "-f",
@@ -222,8 +232,7 @@ pub(crate) fn trivial_run(
         CONNECTIONS,
         "-r",
         "1000",
-    ];
-    loadgen_run(loadgen, dir, &[&flags[..], extra].concat(), "trivial.json")
+    ]
 }
 
 /// `target/shopload/NAME` with the trivial endpoint's Locust file and loadgen scenario in it, and

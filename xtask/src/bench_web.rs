@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::bench_loadgen::{CONNECTIONS, SECONDS, pinned, requests_of};
+use crate::bench_loadgen::{SECONDS, pinned, requests_of, trivial_flags};
 
 /// One GET on its own connection, as a browser's poll; the answer is read whole and dropped.
 fn get(port: u16, path: &str) -> std::io::Result<usize> {
@@ -60,17 +60,8 @@ pub(crate) fn polled_run(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Resul
     let json = "web.json";
     let child = pinned(loadgen.to_str().unwrap_or("loadgen"))
         .current_dir(dir)
-        .args([
-            "run",
-            "-H",
-            url,
-            "-f",
-            "trivial.toml",
-            "-u",
-            CONNECTIONS,
-            "-r",
-            "1000",
-        ])
+        .arg("run")
+        .args(trivial_flags(url))
         .args([
             "-t",
             &format!("{SECONDS}s"),

@@ -25,7 +25,6 @@ use crate::monitor;
 use crate::outcome::{self, Measured, RunFacts};
 use crate::phase::Outputs;
 use crate::report::{self, Results};
-use crate::scenario::Scenario;
 
 /// Runs `loadgen run`; returns the exit code (see the module's doc). Errors mean the run could not
 /// happen (exit 2).
@@ -228,11 +227,7 @@ pub(crate) fn write_outputs(
 
 /// `loadgen scenarios`.
 pub fn list_scenarios() {
-    for (name, source) in crate::scenario::BUILT_IN {
-        let description = Scenario::parse(name, source, name)
-            .ok()
-            .and_then(|s| s.description)
-            .unwrap_or_default();
+    for (name, description) in crate::scenario::built_ins() {
         println!("{name:<10} {description}");
     }
 }

@@ -259,7 +259,29 @@ pub struct Scenario {
     pub endpoints: Vec<(String, String)>,
 }
 
+/// The built-in scenarios' names and descriptions (`loadgen scenarios`, the web UI's form).
+pub fn built_ins() -> Vec<(&'static str, String)> {
+    BUILT_IN
+        .iter()
+        .map(|(name, source)| {
+            let description = Scenario::parse(name, source, name)
+                .ok()
+                .and_then(|s| s.description)
+                .unwrap_or_default();
+            (*name, description)
+        })
+        .collect()
+}
+
 impl Scenario {
+    /// Its tasks' names and weights (the web UI's Current ratio).
+    pub fn task_weights(&self) -> Vec<(String, f64)> {
+        self.tasks
+            .iter()
+            .map(|t| (t.name.clone(), f64::from(t.weight)))
+            .collect()
+    }
+
     /// A built-in name (`shop`, `payment`, `browse`) or a path to a scenario file.
     pub fn load(name_or_path: &str) -> anyhow::Result<Self> {
         if let Some((name, source)) = BUILT_IN.iter().find(|(n, _)| *n == name_or_path) {

@@ -23,15 +23,9 @@ const FINDINGS_EVERY: Duration = Duration::from_secs(5);
 
 pub async fn ui(State(session): Ui) -> Json<Value> {
     let setup = &session.setup;
-    let scenarios: Vec<Value> = crate::scenario::BUILT_IN
-        .iter()
-        .map(|(name, source)| {
-            let description = crate::scenario::Scenario::parse(name, source, name)
-                .ok()
-                .and_then(|s| s.description)
-                .unwrap_or_default();
-            json!({"name": name, "description": description})
-        })
+    let scenarios: Vec<Value> = crate::scenario::built_ins()
+        .into_iter()
+        .map(|(name, description)| json!({"name": name, "description": description}))
         .collect();
     let monitors: Vec<&str> = [
         ("postgres", setup.monitors.db_url.is_some()),

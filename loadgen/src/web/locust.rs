@@ -67,7 +67,7 @@ pub async fn swarm(State(session): Ui, Form(fields): Form<HashMap<String, String
         return Json(json!({
             "success": true,
             "message": "Swarming edited",
-            "host": run.host.trim_end_matches('/'),
+            "host": run.facts.host.trim_end_matches('/'),
         }))
         .into_response();
     }
@@ -80,7 +80,7 @@ pub async fn swarm(State(session): Ui, Form(fields): Form<HashMap<String, String
     let mut answer = json!({
         "success": true,
         "message": "Swarming started",
-        "host": run.host.trim_end_matches('/'),
+        "host": run.facts.host.trim_end_matches('/'),
     });
     if let Some(t) = run_time {
         answer["run_time"] = json!(t.as_secs_f64());
@@ -188,7 +188,7 @@ pub async fn stats_requests(State(session): Ui) -> Json<Value> {
         "elapsed_s": s.elapsed_s,
         "run": run.as_ref().map_or(0, |r| r.number),
         "resets": s.resets,
-        "host": run.as_ref().map_or(session.setup.host.as_str(), |r| r.host.as_str()).trim_end_matches('/'),
+        "host": run.as_ref().map_or(session.setup.host.as_str(), |r| r.facts.host.as_str()).trim_end_matches('/'),
         "scenario": run.as_ref().map_or(session.setup.scenario.as_str(), |r| r.facts.scenario.as_str()),
         "run_time_s": run.as_ref().and_then(|r| r.run_time).map(|t| t.as_secs_f64()),
         "fail_band": failure_band(fail_ratio),
@@ -212,13 +212,7 @@ pub async fn tasks(State(session): Ui) -> Json<Value> {
     let (scenario, tasks) = match session.run() {
         Some(r) => (r.facts.scenario.clone(), r.tasks.clone()),
         None => match crate::scenario::Scenario::load(&session.setup.scenario) {
-            Ok(s) => (
-                s.name.clone(),
-                s.tasks
-                    .iter()
-                    .map(|t| (t.name.clone(), t.weight as f64))
-                    .collect(),
-            ),
+            Ok(s) => (s.name.clone(), s.task_weights()),
             Err(_) => (session.setup.scenario.clone(), Vec::new()),
         },
     };

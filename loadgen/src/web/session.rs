@@ -69,7 +69,6 @@ pub struct Run {
     pub number: u32,
     pub controller: Controller,
     pub facts: RunFacts,
-    pub host: String,
     pub run_time: Option<Duration>,
     /// The stages so far: those it started with, then one per Edit (as the runner names them).
     pub stages: Mutex<Vec<Stage>>,
@@ -212,12 +211,7 @@ impl Session {
         };
         let host = start.host.to_string();
         let scenario_name = start.scenario.name.clone();
-        let tasks = start
-            .scenario
-            .tasks
-            .iter()
-            .map(|t| (t.name.clone(), t.weight as f64))
-            .collect();
+        let tasks = start.scenario.task_weights();
         let facts = RunFacts {
             phase: setup.phase.clone(),
             scenario: scenario_name.clone(),
@@ -263,7 +257,6 @@ impl Session {
             number,
             controller: handle.controller(),
             facts,
-            host: host.clone(),
             run_time: if phased {
                 Some(stages.iter().map(|s| s.duration).sum())
             } else {
