@@ -77,6 +77,13 @@ pub enum LaunchError {
         pid: u32,
         source: std::io::Error,
     },
+    #[error("sending {signal} to {name} (pid {pid}): {source}")]
+    Signal {
+        name: String,
+        pid: u32,
+        signal: &'static str,
+        source: std::io::Error,
+    },
     #[error("{name} (pid {pid}) was still there {KILL_WAIT:?} after SIGKILL")]
     Unkillable { name: String, pid: u32 },
 }
@@ -221,6 +228,29 @@ impl Service {
 
     pub fn log(&self) -> &Path {
         &self.log
+    }
+
+    /// Freezes the process group (SIGSTOP): the server keeps its connections and answers
+    /// nothing until [`Service::resume`] (a hung dependency, on purpose).
+    pub fn pause(&self) -> Result<(), LaunchError> {
+        self.signal(Signal::SIGSTOP)
+    }
+
+    /// Thaws the process group (SIGCONT); a running one is unaffected.
+    pub fn resume(&self) -> Result<(), LaunchError> {
+        self.signal(Signal::SIGCONT)
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), LaunchError> {
+        if self.child.is_none() {
+            return Ok(());
+        }
+        killpg(group(self.pid), signal).map_err(|errno| LaunchError::Signal {
+            name: self.name.clone(),
+            pid: self.pid,
+            signal: signal.as_str(),
+            source: errno.into(),
+        })
     }
 
     /// SIGTERM to the process group; SIGKILL to it once the child has exited or the grace period

@@ -32,3 +32,4 @@ pub mod trend;
 pub mod user;
 pub mod verdict;
 pub mod web;
+pub mod worker;

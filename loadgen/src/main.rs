@@ -31,36 +31,45 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Worker(args) => {
+            raise_open_files_limit();
+            block_on(loadgen::cli::worker::run(&args))
+        }
         Command::Scenarios => {
             loadgen::cli::list_scenarios();
             ExitCode::SUCCESS
         }
         Command::Run(args) => {
             raise_open_files_limit();
-            // On one core (a pinned generator) a single-threaded runtime wakes tasks without the
-            // cross-thread signalling a work-stealing pool needs: a third less CPU per request.
-            let one_core = std::thread::available_parallelism().map_or(true, |n| n.get() == 1);
-            let runtime = if one_core {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-            } else {
-                tokio::runtime::Runtime::new()
-            };
-            let runtime = match runtime {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: starting the async runtime: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match runtime.block_on(loadgen::cli::run(*args)) {
-                Ok(code) => ExitCode::from(code),
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(2)
-                }
-            }
+            block_on(loadgen::cli::run(*args))
+        }
+    }
+}
+
+/// Runs a command on the async runtime; its error is exit code 2. On one core (a pinned
+/// generator) a single-threaded runtime wakes tasks without the cross-thread signalling a
+/// work-stealing pool needs: a third less CPU per request.
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<u8>>) -> ExitCode {
+    let one_core = std::thread::available_parallelism().map_or(true, |n| n.get() == 1);
+    let runtime = if one_core {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

@@ -83,6 +83,7 @@ pub fn judge(facts: &RunFacts, m: Measured) -> Results {
         findings: Vec::new(),
         reconciliation: None,
         baseline: None,
+        faults: None,
     };
     results.findings = diagnosis::diagnose(&diagnosis::View::of(
         &results,

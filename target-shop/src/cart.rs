@@ -63,6 +63,17 @@ async fn items(state: &AppState, cart: i64) -> Result<Vec<ItemRow>, ApiError> {
 }
 
 /// `GET /api/cart/`.
+#[utoipa::path(
+    get,
+    path = "/api/cart/",
+    tag = "cart",
+    operation_id = "cart",
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "the cart", body = crate::openapi::wire::Cart),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+    ),
+)]
 pub async fn show(State(state): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let cart = cart_id(&state, user).await?;
     let items = items(&state, cart).await?;
@@ -77,6 +88,17 @@ pub async fn show(State(state): State<AppState>, user: AuthUser) -> Result<Respo
 }
 
 /// `GET /api/cart/items/`.
+#[utoipa::path(
+    get,
+    path = "/api/cart/items/",
+    tag = "cart",
+    operation_id = "cart_items",
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "the cart's lines", body = Vec<crate::openapi::wire::CartItem>),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+    ),
+)]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let cart = cart_id(&state, user).await?;
     let items: Vec<Value> = items(&state, cart)
@@ -88,6 +110,20 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Respo
 }
 
 /// `POST /api/cart/items/` `{"product_id","quantity"}`: adds, or increases the line.
+#[utoipa::path(
+    post,
+    path = "/api/cart/items/",
+    tag = "cart",
+    operation_id = "add_cart_item",
+    request_body = crate::openapi::wire::CartAddBody,
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 201, description = "the line", body = crate::openapi::wire::CartItem),
+        (status = 400, description = "field errors, a JSON parse error or a refusal", body = crate::openapi::wire::Invalid),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+    ),
+)]
 pub async fn add(
     State(state): State<AppState>,
     user: AuthUser,
@@ -124,6 +160,22 @@ pub async fn add(
 }
 
 /// `PATCH /api/cart/items/{id}/` `{"quantity"}`.
+#[utoipa::path(
+    patch,
+    path = "/api/cart/items/{id}/",
+    tag = "cart",
+    operation_id = "update_cart_item",
+    request_body = crate::openapi::wire::CartUpdateBody,
+    params(("id" = i64, Path, description = "the object's id")),
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "the line", body = crate::openapi::wire::CartItem),
+        (status = 400, description = "field errors, a JSON parse error or a refusal", body = crate::openapi::wire::Invalid),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "no such line in the user's cart", body = crate::error::Detail),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+    ),
+)]
 pub async fn update(
     State(state): State<AppState>,
     user: AuthUser,
@@ -151,6 +203,19 @@ pub async fn update(
 }
 
 /// `DELETE /api/cart/items/{id}/`.
+#[utoipa::path(
+    delete,
+    path = "/api/cart/items/{id}/",
+    tag = "cart",
+    operation_id = "remove_cart_item",
+    params(("id" = i64, Path, description = "the object's id")),
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "no such line in the user's cart", body = crate::error::Detail),
+    ),
+)]
 pub async fn remove(
     State(state): State<AppState>,
     user: AuthUser,

@@ -3,7 +3,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::drf;
 
@@ -76,6 +78,69 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// `{"detail": message}`: the shape of most of DRF's errors (401, 403, 404, 405, 415, a parse
+/// error's 400).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": "Authentication credentials were not provided."}))]
+pub struct Detail {
+    pub detail: String,
+}
+
+/// simplejwt's `{"detail","code"}` (the token views, a bad header, an unknown user).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": "Token is invalid", "code": "token_not_valid"}))]
+pub struct DetailCode {
+    pub detail: String,
+    pub code: String,
+}
+
+/// simplejwt's answer to an invalid token on an authenticated view: the reason per token class.
+#[derive(Serialize, ToSchema)]
+pub struct TokenNotValid {
+    #[schema(example = "Given token not valid for any token type")]
+    pub detail: String,
+    #[schema(example = "token_not_valid")]
+    pub code: String,
+    pub messages: Vec<TokenMessage>,
+}
+
+/// One token class's reason in [`TokenNotValid`].
+#[derive(Serialize, ToSchema)]
+pub struct TokenMessage {
+    #[schema(example = "AccessToken")]
+    pub token_class: String,
+    #[schema(example = "access")]
+    pub token_type: String,
+    #[schema(example = "Token is expired")]
+    pub message: String,
+}
+
+/// A business refusal clients branch on: `{"error_code","detail"}`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"error_code": "AMOUNT_MISMATCH", "detail": "Amount does not match the order total."}))]
+pub struct ErrorCode {
+    pub error_code: String,
+    pub detail: String,
+}
+
+/// A shape as the JSON DRF renders (plain structs cannot fail to serialise).
+fn body(shape: impl Serialize) -> Value {
+    serde_json::to_value(shape).unwrap_or(Value::Null)
+}
+
+fn detail(message: impl Into<String>) -> Value {
+    body(Detail {
+        detail: message.into(),
+    })
+}
+
+fn detail_code(message: impl Into<String>, code: &str) -> Value {
+    body(DetailCode {
+        detail: message.into(),
+        code: code.into(),
+    })
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::Internal(anyhow::Error::new(e).context("database"))
@@ -105,67 +170,71 @@ impl ApiError {
 
     fn status_and_body(&self) -> (StatusCode, Value) {
         let token_messages = |message: &str| {
-            json!({
-                "detail": "Given token not valid for any token type",
-                "code": "token_not_valid",
-                "messages": [{"token_class": "AccessToken", "token_type": "access", "message": message}],
+            body(TokenNotValid {
+                detail: "Given token not valid for any token type".into(),
+                code: "token_not_valid".into(),
+                messages: vec![TokenMessage {
+                    token_class: "AccessToken".into(),
+                    token_type: "access".into(),
+                    message: message.into(),
+                }],
             })
         };
         match self {
             Self::NotAuthenticated => (
                 StatusCode::UNAUTHORIZED,
-                json!({"detail": "Authentication credentials were not provided."}),
+                detail("Authentication credentials were not provided."),
             ),
-            Self::AuthenticationFailed(message) => {
-                (StatusCode::UNAUTHORIZED, json!({ "detail": message }))
-            }
+            Self::AuthenticationFailed(message) => (StatusCode::UNAUTHORIZED, detail(*message)),
             Self::TokenNotValid(message) => (StatusCode::UNAUTHORIZED, token_messages(message)),
             Self::TokenViewInvalid(message) => (
                 StatusCode::UNAUTHORIZED,
-                json!({"detail": message, "code": "token_not_valid"}),
+                detail_code(*message, "token_not_valid"),
             ),
             Self::BadAuthorizationHeader => (
                 StatusCode::UNAUTHORIZED,
-                json!({
-                    "detail": "Authorization header must contain two space-delimited values",
-                    "code": "bad_authorization_header",
-                }),
+                detail_code(
+                    "Authorization header must contain two space-delimited values",
+                    "bad_authorization_header",
+                ),
             ),
             Self::NoUserIdentification => (
                 StatusCode::UNAUTHORIZED,
-                json!({
-                    "detail": "Token contained no recognizable user identification",
-                    "code": "token_not_valid",
-                }),
+                detail_code(
+                    "Token contained no recognizable user identification",
+                    "token_not_valid",
+                ),
             ),
             Self::UserNotFound => (
                 StatusCode::UNAUTHORIZED,
-                json!({"detail": "User not found", "code": "user_not_found"}),
+                detail_code("User not found", "user_not_found"),
             ),
             Self::UserInactive => (
                 StatusCode::UNAUTHORIZED,
-                json!({"detail": "User is inactive", "code": "user_inactive"}),
+                detail_code("User is inactive", "user_inactive"),
             ),
             Self::PermissionDenied => (
                 StatusCode::FORBIDDEN,
-                json!({"detail": "You do not have permission to perform this action."}),
+                detail("You do not have permission to perform this action."),
             ),
-            Self::NotFound(detail) => (StatusCode::NOT_FOUND, json!({ "detail": detail })),
+            Self::NotFound(message) => (StatusCode::NOT_FOUND, detail(message.as_str())),
             Self::MethodNotAllowed { method } => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                json!({ "detail": format!("Method \"{method}\" not allowed.") }),
+                detail(format!("Method \"{method}\" not allowed.")),
             ),
             Self::UnsupportedMediaType(content_type) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                json!({ "detail": format!("Unsupported media type \"{content_type}\" in request.") }),
+                detail(format!(
+                    "Unsupported media type \"{content_type}\" in request."
+                )),
             ),
             Self::ParseError(reason) => (
                 StatusCode::BAD_REQUEST,
-                json!({ "detail": format!("JSON parse error - {reason}") }),
+                detail(format!("JSON parse error - {reason}")),
             ),
             Self::RequestDataTooBig => (
                 StatusCode::BAD_REQUEST,
-                json!({"detail": "Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE."}),
+                detail("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE."),
             ),
             Self::BadRequest(body) => (StatusCode::BAD_REQUEST, body.clone()),
             Self::Shaped { status, body } => (*status, body.clone()),
@@ -173,12 +242,18 @@ impl ApiError {
                 status,
                 code,
                 detail,
-            } => (*status, json!({"error_code": code, "detail": detail})),
+            } => (
+                *status,
+                body(ErrorCode {
+                    error_code: code.clone(),
+                    detail: detail.clone(),
+                }),
+            ),
             Self::PaymentProviderUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                json!({
-                    "error_code": "PAYMENT_PROVIDER_UNAVAILABLE",
-                    "detail": "Payment provider unavailable, try again.",
+                body(ErrorCode {
+                    error_code: "PAYMENT_PROVIDER_UNAVAILABLE".into(),
+                    detail: "Payment provider unavailable, try again.".into(),
                 }),
             ),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Value::Null),

@@ -28,6 +28,28 @@ impl<'a> Fields<'a> {
     /// A required `CharField` with `trim_whitespace`: numbers and booleans become strings, as
     /// Python's `str()` writes them.
     pub fn char_field(&mut self, field: &str) -> Option<String> {
+        self.char_field_checked(field, None)
+    }
+
+    /// A required `CharField(max_length=...)`.
+    pub fn char_field_max(&mut self, field: &str, max_length: usize) -> Option<String> {
+        self.char_field_checked(field, Some(max_length))
+    }
+
+    /// A `CharField(required=False, max_length=...)`: absent is `None`, present is checked as
+    /// any CharField.
+    pub fn optional_char_field(&mut self, field: &str, max_length: usize) -> Option<String> {
+        if !self.data.contains_key(field) {
+            return None;
+        }
+        self.char_field_max(field, max_length)
+    }
+
+    /// DRF's `CharField.run_validation`: required, not null, a string (or a number or boolean
+    /// made one), trimmed, not blank; then every validator, each error kept in DRF's order:
+    /// `MaxLengthValidator`, then `ProhibitNullCharactersValidator` (PostgreSQL cannot store a
+    /// NUL, so DRF refuses it before any query does).
+    fn char_field_checked(&mut self, field: &str, max_length: Option<usize>) -> Option<String> {
         let value = match self.data.get(field) {
             None => {
                 self.fail(field, "This field is required.");
@@ -49,30 +71,20 @@ impl<'a> Fields<'a> {
             self.fail(field, "This field may not be blank.");
             return None;
         }
-        Some(value)
-    }
-
-    /// A required `CharField(max_length=...)`.
-    pub fn char_field_max(&mut self, field: &str, max_length: usize) -> Option<String> {
-        let value = self.char_field(field)?;
-        self.max_length(field, value, max_length)
-    }
-
-    /// A `CharField(required=False, max_length=...)`: absent is `None`, present is checked as
-    /// any CharField.
-    pub fn optional_char_field(&mut self, field: &str, max_length: usize) -> Option<String> {
-        if !self.data.contains_key(field) {
-            return None;
+        let mut messages = Vec::new();
+        if let Some(max_length) = max_length
+            && value.chars().count() > max_length
+        {
+            messages.push(Value::String(format!(
+                "Ensure this field has no more than {max_length} characters."
+            )));
         }
-        self.char_field_max(field, max_length)
-    }
-
-    fn max_length(&mut self, field: &str, value: String, max_length: usize) -> Option<String> {
-        if value.chars().count() > max_length {
-            self.fail(
-                field,
-                format!("Ensure this field has no more than {max_length} characters."),
-            );
+        if value.contains('\0') {
+            messages.push(Value::String("Null characters are not allowed.".into()));
+        }
+        if !messages.is_empty() {
+            self.errors
+                .insert(field.to_string(), Value::Array(messages));
             return None;
         }
         Some(value)

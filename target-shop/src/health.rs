@@ -11,6 +11,18 @@ use serde_json::json;
 use crate::AppState;
 use crate::drf;
 
+/// `GET /healthz`.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    security(()),
+    responses(
+        (status = 200, description = "PostgreSQL and Redis answer", body = crate::openapi::wire::Health),
+        (status = 503, description = "the part that does not answer is `error`", body = crate::openapi::wire::Health),
+    ),
+)]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let db = async {
         sqlx::query_scalar::<_, i32>("SELECT 1")

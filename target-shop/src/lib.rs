@@ -17,6 +17,7 @@ pub mod faults;
 pub mod fields;
 pub mod health;
 pub mod jobs;
+pub mod openapi;
 pub mod orders;
 pub mod outage;
 pub mod payments;
@@ -215,6 +216,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::connect(&config).await?;
+    // A shop that stopped mid-confirm may have left orders Toss approved: they are settled
+    // beside the first requests, not before them.
+    tokio::spawn(payments::settle_pending(state.clone()));
     if !config.worker {
         return serve_state(state, listener, shutdown).await;
     }

@@ -215,6 +215,13 @@ pub fn app(state: AppState) -> Router {
             post(payments::routes::cancel),
         )
         .route(
+            "/api/schema/",
+            "Schema",
+            Access::TokenView,
+            &[M::GET],
+            get(crate::openapi::schema),
+        )
+        .route(
             "/api/cart/",
             "Cart",
             Access::User,

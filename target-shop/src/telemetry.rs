@@ -165,6 +165,16 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus' text exposition format", content_type = "text/plain", body = String),
+    ),
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let telemetry = &state.telemetry;
     let size = i64::from(state.db.size());

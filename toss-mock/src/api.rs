@@ -5,24 +5,48 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::chaos::{Dropped, Fate};
 use crate::codes::{self, Code};
-use crate::error::{self, ApiError, Outcome, json_response};
+use crate::error::{self, ApiError, ErrorBody, Outcome, json_response};
 use crate::ids::PaymentKey;
-use crate::payment::{Cancel, Payment, Status};
+use crate::openapi;
+use crate::payment::{Cancel, Payment, PaymentView, Status};
 use crate::request::{Amount, MAX_PAYMENT_KEY, TossJson, TossPath};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// What the successUrl gave the shop.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmBody {
+    #[schema(min_length = 1, max_length = 200)]
     payment_key: String,
+    #[schema(example = "ORD-20261122-000123")]
     order_id: String,
+    #[schema(schema_with = openapi::amount)]
     amount: Amount,
 }
 
+/// `POST /v1/payments/confirm`: approves an `IN_PROGRESS` session.
+#[utoipa::path(
+    post,
+    path = "/v1/payments/confirm",
+    tag = "payments",
+    operation_id = "confirm",
+    request_body = ConfirmBody,
+    params(openapi::IdempotencyKey),
+    security(("secretKey" = [])),
+    responses(
+        (status = 200, description = "approved: the Payment, `DONE`", body = PaymentView),
+        (status = 400, description = "`INVALID_REQUEST`, `ALREADY_PROCESSED_PAYMENT`, `INVALID_API_KEY` (another key's payment), `INVALID_IDEMPOTENCY_KEY`, or chaos's refusal", body = ErrorBody),
+        (status = 401, description = "`UNAUTHORIZED_KEY`: no key, or one the mock does not know", body = ErrorBody),
+        (status = 403, description = "`INCORRECT_BASIC_AUTH_FORMAT`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND_PAYMENT_SESSION`: unknown, expired or not yet authenticated", body = ErrorBody),
+        (status = 409, description = "`IDEMPOTENT_REQUEST_PROCESSING`", body = ErrorBody),
+    ),
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -125,6 +149,22 @@ pub fn abort_by_test_code(state: &AppState, caller: Caller, body: &[u8], code: &
     });
 }
 
+/// `GET /v1/payments/{paymentKey}`.
+#[utoipa::path(
+    get,
+    path = "/v1/payments/{payment_key}",
+    tag = "payments",
+    operation_id = "by_key",
+    params(("payment_key" = String, Path, description = "the paymentKey", max_length = 200)),
+    security(("secretKey" = [])),
+    responses(
+        (status = 200, description = "the Payment as it is now", body = PaymentView),
+        (status = 400, description = "`INVALID_REQUEST`, `INVALID_API_KEY`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHORIZED_KEY`: no key, or one the mock does not know", body = ErrorBody),
+        (status = 403, description = "`INCORRECT_BASIC_AUTH_FORMAT`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND_PAYMENT` (`NOT_FOUND_HTTP_METHOD` for the key `confirm`)", body = ErrorBody),
+    ),
+)]
 pub async fn by_key(
     State(state): State<AppState>,
     TossPath(payment_key): TossPath,
@@ -136,6 +176,22 @@ pub async fn by_key(
     show(&state, &key)
 }
 
+/// `GET /v1/payments/orders/{orderId}`: what a shop looks up when a confirm's answer was lost.
+#[utoipa::path(
+    get,
+    path = "/v1/payments/orders/{order_id}",
+    tag = "payments",
+    operation_id = "by_order",
+    params(("order_id" = String, Path, description = "the orderId", max_length = 64)),
+    security(("secretKey" = [])),
+    responses(
+        (status = 200, description = "the order's Payment as it is now", body = PaymentView),
+        (status = 400, description = "`INVALID_REQUEST`, `INVALID_API_KEY`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHORIZED_KEY`: no key, or one the mock does not know", body = ErrorBody),
+        (status = 403, description = "`INCORRECT_BASIC_AUTH_FORMAT`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND_PAYMENT`", body = ErrorBody),
+    ),
+)]
 pub async fn by_order(
     State(state): State<AppState>,
     TossPath(order_id): TossPath,
@@ -159,16 +215,45 @@ fn show(state: &AppState, key: &PaymentKey) -> Result<Response, ApiError> {
     Ok(ok(json))
 }
 
-#[derive(Deserialize)]
+/// A full or partial cancel.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelBody {
+    /// 1 to 200 characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     cancel_reason: String,
+    /// The amount to cancel (the whole balance when left out).
+    #[schema(schema_with = openapi::optional_amount)]
     cancel_amount: Option<Amount>,
     /// Deprecated at Toss, still honoured: the balance the caller believes is left.
+    #[schema(schema_with = openapi::optional_amount)]
     refundable_amount: Option<Amount>,
+    /// Only `KRW`, the approved currency.
+    #[schema(pattern = "^KRW$")]
     currency: Option<String>,
 }
 
+/// `POST /v1/payments/{paymentKey}/cancel`.
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{payment_key}/cancel",
+    tag = "payments",
+    operation_id = "cancel",
+    request_body = CancelBody,
+    params(
+        ("payment_key" = String, Path, description = "the paymentKey", max_length = 200),
+        openapi::IdempotencyKey,
+    ),
+    security(("secretKey" = [])),
+    responses(
+        (status = 200, description = "cancelled: the Payment, `PARTIAL_CANCELED` or `CANCELED`", body = PaymentView),
+        (status = 400, description = "`INVALID_REQUEST`, `ALREADY_CANCELED_PAYMENT`, `NOT_CANCELABLE_AMOUNT`, `NOT_MATCHES_REFUNDABLE_AMOUNT`, `INVALID_API_KEY`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHORIZED_KEY`: no key, or one the mock does not know", body = ErrorBody),
+        (status = 403, description = "`NOT_CANCELABLE_PAYMENT` or `INCORRECT_BASIC_AUTH_FORMAT`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND_PAYMENT`", body = ErrorBody),
+        (status = 409, description = "`IDEMPOTENT_REQUEST_PROCESSING`", body = ErrorBody),
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     TossPath(payment_key): TossPath,

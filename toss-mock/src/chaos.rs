@@ -21,10 +21,11 @@ const Z99: f64 = 2.326_347_874_040_840_8;
 const MAX_LATENCY: Duration = Duration::from_secs(120);
 
 /// The chaos settings, as flags, `Config::chaos` and `PUT /__mock/chaos` name them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Chaos {
     /// Added to every confirm: `fixed:50ms` or `lognormal:median=120ms,p99=900ms`.
+    #[schema(value_type = Option<String>, example = "fixed:50ms")]
     pub latency: Option<Latency>,
     /// Fraction of confirms refused with `error_code`, the payment left `ABORTED`.
     pub error_rate: f64,
@@ -32,6 +33,7 @@ pub struct Chaos {
     /// Fraction of confirms that hang for `hang`, then close the connection without an answer.
     pub timeout_rate: f64,
     #[serde(serialize_with = "duration_out", deserialize_with = "duration_in")]
+    #[schema(value_type = String, example = "30s")]
     pub hang: Duration,
     /// Fraction of confirms that approve the payment, then close the connection without an answer.
     pub commit_then_drop_rate: f64,

@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 use crate::codes::{self, Code};
 
@@ -83,11 +84,31 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Toss's error body, the only one the mock sends: `{"code","message"}` (the message in the
+/// request's language; clients branch on the code).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TossError, example = json!({"code": "NOT_FOUND_PAYMENT", "message": "존재하지 않는 결제 정보 입니다."}))]
+pub struct ErrorBody<'a> {
+    /// One of Toss's documented codes (`toss-mock/src/codes.rs`).
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+impl ErrorBody<'_> {
+    /// The body's bytes (plain strings cannot fail to serialise).
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
 /// `code` as Toss sends it, in the request's language.
 pub fn render(code: &'static Code) -> Response {
-    let body = serde_json::json!({"code": code.code, "message": code.message(english())});
+    let body = ErrorBody {
+        code: code.code,
+        message: code.message(english()),
+    };
     let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = json_response(status, body.to_string().into_bytes());
+    let mut response = json_response(status, body.to_vec());
     response.extensions_mut().insert(Outcome(code.code));
     response
 }

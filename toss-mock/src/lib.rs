@@ -15,6 +15,7 @@ pub mod error;
 pub mod gate;
 pub mod idempotency;
 pub mod ids;
+pub mod openapi;
 pub mod payment;
 pub mod request;
 pub mod routes;

@@ -2,6 +2,7 @@
 //! the full Payment object of version 2022-11-16, every field in Toss's order, nulls included.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::clock::{Clock, Millis};
 use crate::codes::{self, Code};
@@ -10,7 +11,9 @@ use crate::ids::{PaymentKey, TxKey};
 /// Index of the secret key a payment was created with (`Config::secret_keys`).
 pub type KeyId = u16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A payment's status, as Toss names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ToSchema)]
+#[schema(as = PaymentStatus, rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     Ready,
     InProgress,
@@ -198,32 +201,46 @@ pub fn vat(amount: i64) -> i64 {
     if amount <= 0 { 0 } else { (amount + 5) / 11 }
 }
 
-#[derive(Serialize)]
+/// Toss's Payment object (version 2022-11-16) as the mock shows a card payment: every field in
+/// Toss's order, nulls included.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PaymentView<'a> {
+#[schema(as = Payment)]
+pub struct PaymentView<'a> {
     m_id: &'static str,
     last_transaction_key: Option<String>,
     payment_key: &'a str,
     order_id: &'a str,
     order_name: &'a str,
     tax_exemption_amount: i64,
+    #[schema(value_type = Status)]
     status: &'static str,
+    /// KST, `2024-02-13T12:18:14+09:00`.
     requested_at: String,
     approved_at: Option<String>,
     use_escrow: bool,
     culture_expense: bool,
     card: Option<CardView>,
     // `()` is JSON null: the fields Toss sends as null for a card payment.
+    #[schema(schema_with = crate::openapi::null)]
     virtual_account: (),
+    #[schema(schema_with = crate::openapi::null)]
     transfer: (),
+    #[schema(schema_with = crate::openapi::null)]
     mobile_phone: (),
+    #[schema(schema_with = crate::openapi::null)]
     gift_certificate: (),
+    #[schema(schema_with = crate::openapi::null)]
     cash_receipt: (),
+    #[schema(schema_with = crate::openapi::null)]
     cash_receipts: (),
+    #[schema(schema_with = crate::openapi::null)]
     discount: (),
     cancels: Option<Vec<CancelView<'a>>>,
+    #[schema(schema_with = crate::openapi::null)]
     secret: (),
     r#type: &'static str,
+    #[schema(schema_with = crate::openapi::null)]
     easy_pay: (),
     country: &'static str,
     failure: Option<FailureView>,
@@ -236,19 +253,24 @@ struct PaymentView<'a> {
     supplied_amount: i64,
     vat: i64,
     tax_free_amount: i64,
+    #[schema(schema_with = crate::openapi::null)]
     metadata: (),
+    /// `카드` once the buyer authenticated.
     method: Option<&'static str>,
+    #[schema(example = "2022-11-16")]
     version: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Card)]
 struct CardView {
     issuer_code: &'static str,
     acquirer_code: &'static str,
     number: String,
     installment_plan_months: u8,
     is_interest_free: bool,
+    #[schema(schema_with = crate::openapi::null)]
     interest_payer: (),
     approve_no: String,
     use_card_point: bool,
@@ -287,8 +309,9 @@ impl CardView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CancelRecord)]
 struct CancelView<'a> {
     transaction_key: String,
     cancel_reason: &'a str,
@@ -297,21 +320,25 @@ struct CancelView<'a> {
     card_discount_amount: i64,
     transfer_discount_amount: i64,
     easy_pay_discount_amount: i64,
+    #[schema(schema_with = crate::openapi::null)]
     receipt_key: (),
     cancel_amount: i64,
     tax_free_amount: i64,
     refundable_amount: i64,
     cancel_status: &'static str,
+    #[schema(schema_with = crate::openapi::null)]
     cancel_request_id: (),
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Failure)]
 struct FailureView {
     code: &'static str,
     message: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Url)]
 struct UrlView {
     url: String,
 }

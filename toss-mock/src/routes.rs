@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::{Config, admin, api, error, gate, request, stats};
+use crate::{Config, admin, api, error, gate, openapi, request, stats};
 
 /// The mock's router over a fresh state built from `config` (tests call it directly).
 pub fn app(config: Config) -> Router {
@@ -28,6 +28,7 @@ pub fn router(state: AppState) -> Router {
         .route("/__mock/stats", get(admin::stats))
         .route("/__mock/reset", post(admin::reset))
         .route("/__mock/chaos", get(admin::chaos).put(admin::set_chaos))
+        .route("/__mock/schema", get(openapi::schema))
         .route("/healthz", get(admin::health))
         .fallback(admin::not_found)
         .method_not_allowed_fallback(admin::method_not_allowed)

@@ -38,7 +38,8 @@ pub struct Stats {
     pub canceled_amount: AtomicI64,
 }
 
-#[derive(Serialize)]
+/// Money approved or cancelled: how many payments, how many won.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Money {
     pub count: u64,

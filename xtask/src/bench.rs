@@ -29,7 +29,7 @@ pub struct Args {
     /// same run, on the same endpoints, for a before/after table
     #[arg(long, value_name = "BINARY")]
     pub baseline: Option<PathBuf>,
-    /// bench loadgen: rounds of every client in turn; each figure is the median of its rounds, so
+    /// bench loadgen and distributed: rounds of every client in turn; each figure is the median of its rounds, so
     /// a slow spell of a shared machine lands on every client alike instead of one
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
@@ -52,6 +52,9 @@ pub enum Target {
     Loadgen,
     /// toss-mock: confirm throughput and p99 at 500 concurrent payers, RSS after 1M payments
     Toss,
+    /// loadgen as a worker of a real Locust master beside Locust's FastHttpUser workers, 1 and 2
+    /// of each: requests/s per worker core (>= 15x Locust's) and the master's CPU
+    Distributed,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -61,6 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Target::Loadgen if args.tls => crate::bench_tls::run(args.rounds).await,
         Target::Loadgen => crate::bench_loadgen::run(args.baseline.as_deref(), args.rounds).await,
         Target::Toss => crate::bench_toss::run().await,
+        Target::Distributed => crate::bench_distributed::run(args.rounds).await,
     }
 }
 

@@ -432,7 +432,7 @@ pub(crate) async fn nginx(dir: &Path, tls: bool) -> anyhow::Result<(Service, Str
     Ok((nginx, format!("{scheme}://127.0.0.1:{port}")))
 }
 
-fn aggregated_from_locust_csv(prefix: &Path) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn aggregated_from_locust_csv(prefix: &Path) -> anyhow::Result<(f64, f64)> {
     let path = PathBuf::from(format!("{}_stats.csv", prefix.display()));
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -5,6 +5,7 @@
 //! with a one-line reason on stderr.
 
 mod bench;
+mod bench_distributed;
 mod bench_loadgen;
 mod bench_rounds;
 mod bench_shop;
@@ -12,6 +13,8 @@ mod bench_tls;
 mod bench_toss;
 mod bench_web;
 mod down;
+mod fault;
+mod fuzz_api;
 mod index;
 mod phase;
 mod provider;
@@ -55,11 +58,16 @@ enum Command {
     /// The live web UI on 127.0.0.1:8089 against the shop (a phase's stack, seed, mock, shop and
     /// every monitor wired): Locust's workflow, 10 users at 2/s, then Edit up step by step
     #[command(mut_arg("phase", |a| a.default_value("stress").required(false)))]
+    // Faults need a fixed start of the load, which a UI run does not have.
+    #[command(mut_arg("inject", |a| a.hide(true)))]
     Ui(Box<phase::Args>),
     /// Reproduce an error of the plan with its bug on, then show it gone with the fix (--list)
     Repro(repro::Args),
     /// Measure against the performance targets (seed, shop, loadgen, toss)
     Bench(bench::Args),
+    /// schemathesis against the real shop and Toss mock from their OpenAPI documents (stateful
+    /// too): any server error or answer outside the document fails
+    FuzzApi(fuzz_api::Args),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +100,7 @@ fn main() -> ExitCode {
                 phase::run(*args).await
             }
             Command::Repro(args) => repro::run(args).await,
+            Command::FuzzApi(args) => fuzz_api::run(args).await,
         }
     });
     match result {

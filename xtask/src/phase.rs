@@ -1,7 +1,8 @@
-//! `cargo xtask phase smoke|stress|payment|soak`: the load-test plan end to end in one command.
-//! Build once (release), start the stack, migrate and seed, start the Toss mock and the shop as
-//! children behind a health gate, run loadgen with `loadgen/phases/NAME.toml`, reconcile money and
-//! stock, and leave everything in `reports/NAME-<time>/`. The exit code is the verdict's.
+//! `cargo xtask phase smoke|stress|payment|soak|chaos`: the load-test plan end to end in one
+//! command. Build once (release), start the stack, migrate and seed, start the Toss mock and the
+//! shop as children behind a health gate, run loadgen with `loadgen/phases/NAME.toml` (with
+//! `--inject`, faults applied on schedule meanwhile: `fault`), reconcile money and stock, and
+//! leave everything in `reports/NAME-<time>/`. The exit code is the verdict's.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -9,9 +10,9 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use fixtures::reconcile::{self, Before};
 use fixtures::stack::Stack;
-use launcher::Service;
 
 use crate::bench::build_release_all;
+use crate::fault::{self, apply::Children};
 use crate::services;
 use crate::stack_args::StackArgs;
 use crate::up;
@@ -27,6 +28,9 @@ pub enum PhaseName {
     Payment,
     /// 300 users, 30/s, 30 min: leaks, exhaustion, drift
     Soak,
+    /// 15 payers, 70 s, with Redis, PostgreSQL and Toss faults injected (unless --inject says
+    /// otherwise): recovery and the books
+    Chaos,
 }
 
 impl PhaseName {
@@ -36,6 +40,7 @@ impl PhaseName {
             Self::Stress => "stress",
             Self::Payment => "payment",
             Self::Soak => "soak",
+            Self::Chaos => "chaos",
         }
     }
 }
@@ -60,9 +65,21 @@ pub struct Args {
     /// Chaos for the Toss mock, e.g. "commit-then-drop-rate=0.05,latency=lognormal:median=120ms,p99=900ms"
     #[arg(long, env = "SHOPLOAD_CHAOS")]
     pub chaos: Option<String>,
+    /// A fault injected during the load (repeatable), KIND@AT[+LENGTH][/LIMIT]: redis-stop@20s+10s,
+    /// postgres-stall@50s+5s, postgres-restart@40s, toss-hang@30s+5s, toss-down@30s+10s,
+    /// shop-kill@60s; AT from the start of the load, LIMIT the time allowed to recover [for
+    /// chaos: its own set, which these replace]
+    #[arg(
+        long = "inject",
+        value_name = "SPEC",
+        env = "SHOPLOAD_INJECT",
+        value_delimiter = ','
+    )]
+    pub inject: Vec<String>,
     /// Stock of each of the payment phase's five hot products (so out-of-stock is exercised)
-    #[arg(long, default_value_t = 100, env = "SHOPLOAD_HOT_STOCK")]
-    pub hot_stock: i64,
+    /// [default: 100; chaos: 300, so that payments go on through every fault]
+    #[arg(long, env = "SHOPLOAD_HOT_STOCK")]
+    pub hot_stock: Option<i64>,
     /// Where the report goes [default: reports/NAME-<time>/]
     #[arg(long, env = "SHOPLOAD_REPORT_DIR")]
     pub report_dir: Option<PathBuf>,
@@ -118,6 +135,8 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let name = args.phase.file();
     let root = workspace::root();
+    // Before anything else: a bad spec costs a one-line reason, not a build and a stack.
+    let faults = fault_plan(&args)?;
     let report_dir = args.report_dir.clone().unwrap_or_else(|| {
         root.join("reports")
             .join(format!("{name}-{}", chrono_stamp()))
@@ -135,7 +154,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.host.is_none() {
         // Before the build: a machine that cannot run the stack hears so in seconds.
-        crate::provider::ensure(&args.stack.config()).await?;
+        let provider = crate::provider::ensure(&args.stack.config()).await?;
+        fault::check_provider(&faults, provider)?;
     }
     let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock", "fixtures"])?;
     let (loadgen, shop, mock, fixtures) = (&binaries[0], &binaries[1], &binaries[2], &binaries[3]);
@@ -144,17 +164,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(db) = &args.stack.database_url {
             seed(fixtures, db, false, hash_iterations(&args))?;
         }
-        let code = run_loadgen(loadgen, &args, host, None, &report_dir, None).await?;
+        let code = run_loadgen(loadgen, &args, host, &report_dir).await?;
         println!("report: {}", report_dir.join("report.html").display());
         let code = against_baseline(&args, &report_dir, code)?;
         write_index(&report_dir);
         return Ok(ExitCode::from(code));
     }
 
-    let stack = Stack::start(&args.stack.config())
+    let mut stack = Stack::start(&args.stack.config())
         .await
         .context("starting PostgreSQL and Redis")?;
-    let result = with_stack(&args, &stack, shop, mock, fixtures, loadgen, &report_dir).await;
+    let binaries = Binaries {
+        shop,
+        mock,
+        fixtures,
+        loadgen,
+    };
+    let result = with_stack(&args, &mut stack, &binaries, &faults, &report_dir).await;
     if args.keep_stack {
         let (database_url, redis_url) = (
             stack.database_url().to_owned(),
@@ -222,16 +248,52 @@ fn write_index(report_dir: &Path) {
     }
 }
 
+/// The faults to inject: `--inject`, else the chaos phase's own; refused where this command does
+/// not own what they act on.
+fn fault_plan(args: &Args) -> anyhow::Result<Vec<fault::Spec>> {
+    let injects: Vec<String> = if args.inject.is_empty() && args.phase == PhaseName::Chaos {
+        fault::CHAOS_DEFAULTS.map(String::from).to_vec()
+    } else {
+        args.inject.clone()
+    };
+    if !injects.is_empty() && args.host.is_some() {
+        bail!("--inject: faults act on this command's own stack and children, not on --host");
+    }
+    if !injects.is_empty() && args.ui {
+        bail!("--inject: a UI run has no fixed start for the faults' times");
+    }
+    fault::plan(&injects, args.run_time.as_deref(), &phase_file(args))
+}
+
+fn phase_file(args: &Args) -> PathBuf {
+    workspace::root()
+        .join("loadgen")
+        .join("phases")
+        .join(format!("{}.toml", args.phase.file()))
+}
+
+/// The release binaries a local phase runs.
+struct Binaries<'a> {
+    shop: &'a Path,
+    mock: &'a Path,
+    fixtures: &'a Path,
+    loadgen: &'a Path,
+}
+
 async fn with_stack(
     args: &Args,
-    stack: &Stack,
-    shop_binary: &Path,
-    mock_binary: &Path,
-    fixtures: &Path,
-    loadgen: &Path,
+    stack: &mut Stack,
+    binaries: &Binaries<'_>,
+    faults: &[fault::Spec],
     report_dir: &Path,
 ) -> anyhow::Result<u8> {
-    seed(fixtures, stack.database_url(), true, hash_iterations(args))?;
+    let (shop_binary, mock_binary) = (binaries.shop, binaries.mock);
+    seed(
+        binaries.fixtures,
+        stack.database_url(),
+        true,
+        hash_iterations(args),
+    )?;
     let chaos: Vec<String> = chaos_flags(args.chaos.as_deref())?
         .into_iter()
         .flat_map(|(flag, value)| [format!("--{flag}"), value])
@@ -240,49 +302,83 @@ async fn with_stack(
         service: mock,
         url: mock_url,
     } = services::toss_mock(mock_binary, report_dir, &chaos).await?;
+    let (database_url, redis_url) = (
+        stack.database_url().to_owned(),
+        stack.redis_url().to_owned(),
+    );
+    let shop_config = services::ShopConfig {
+        database_url: &database_url,
+        redis_url: &redis_url,
+        toss_url: &mock_url,
+        redis_prefix: None,
+        faults: args.faults.iter().map(String::as_str).collect(),
+        pool_timeout: None,
+    };
     let services::Running {
         service: shop,
         url: shop_url,
-    } = services::shop(
-        shop_binary,
-        report_dir,
-        &services::ShopConfig {
-            database_url: stack.database_url(),
-            redis_url: stack.redis_url(),
-            toss_url: &mock_url,
-            redis_prefix: None,
-            faults: args.faults.iter().map(String::as_str).collect(),
-            pool_timeout: None,
-        },
-    )
-    .await?;
+    } = services::shop(shop_binary, report_dir, &shop_config).await?;
 
     let db = reconcile::connect(stack.database_url()).await?;
-    if args.phase == PhaseName::Payment {
+    if matches!(args.phase, PhaseName::Payment | PhaseName::Chaos) {
         let ids = hot_products(&shop_url).await?;
-        reconcile::limit_stock(&db, &ids, args.hot_stock).await?;
-        eprintln!("hot products {ids:?}: {} in stock each", args.hot_stock);
+        let stock = args.hot_stock.unwrap_or(match args.phase {
+            PhaseName::Chaos => 300,
+            _ => 100,
+        });
+        reconcile::limit_stock(&db, &ids, stock).await?;
+        eprintln!("hot products {ids:?}: {stock} in stock each");
     }
     let before = Before::take(&db).await?;
-    let code = run_loadgen(
-        loadgen,
+    let load = loadgen_command(
+        binaries.loadgen,
         args,
         &shop_url,
         Some(&mock_url),
         report_dir,
-        Some((stack, &shop, &mock)),
+        Some((&*stack, shop.pid(), mock.pid())),
     )
-    .await?;
-    let stats: serde_json::Value = reqwest::get(format!("{mock_url}/__mock/stats"))
+    .spawn()
+    .context("starting loadgen")?;
+    let mut children = Children::new(
+        mock,
+        shop,
+        mock_binary,
+        &chaos,
+        &mock_url,
+        shop_binary,
+        &shop_config,
+        &shop_url,
+        report_dir,
+    );
+    let (code, applied) = fault::apply::during(
+        faults,
+        stack,
+        &mut children,
+        args.stack.ready_timeout,
+        wait_loadgen(load),
+    )
+    .await;
+    let code = code?;
+    let mut stats: serde_json::Value = reqwest::get(format!("{mock_url}/__mock/stats"))
         .await?
         .json()
         .await
         .context("reading the Toss mock's stats")?;
+    for earlier in &children.earlier_books {
+        fault::apply::add_books(&mut stats, earlier);
+    }
+    // A connection of its own: one opened before the load may have died with a PostgreSQL restart.
+    let db = reconcile::connect(&database_url).await?;
     let checks = reconcile::check(&db, &stats, &before).await?;
     let passed = crate::reconciliation::report(&checks, report_dir)?;
-    shop.stop().await.context("stopping target-shop")?;
-    mock.stop().await.context("stopping toss-mock")?;
-    Ok(if code == 0 && !passed { 1 } else { code })
+    let recovered = applied.is_empty() || fault::report::report(report_dir, &applied)?;
+    children.stop().await?;
+    Ok(if code == 0 && !(passed && recovered) {
+        1
+    } else {
+        code
+    })
 }
 
 /// The payment scenario's hot products: the first five of the list's first page.
@@ -336,21 +432,32 @@ fn seed(
     Ok(())
 }
 
-/// Runs loadgen on the phase. `ours` (the stack, the shop and the mock this command started)
-/// turns loadgen's server monitors on: PostgreSQL, Redis, the shop's /metrics, and the processes'
-/// CPU and memory (the stack's own servers when they are local processes, not containers).
+/// Runs loadgen on the phase (against `--host`).
 async fn run_loadgen(
+    loadgen: &Path,
+    args: &Args,
+    host: &str,
+    report_dir: &Path,
+) -> anyhow::Result<u8> {
+    let child = loadgen_command(loadgen, args, host, None, report_dir, None)
+        .spawn()
+        .context("starting loadgen")?;
+    wait_loadgen(child).await
+}
+
+/// loadgen's command line for the phase. `ours` (the stack, and the pids of the shop and the
+/// mock this command started) turns loadgen's server monitors on: PostgreSQL, Redis, the shop's
+/// /metrics, and the processes' CPU and memory (the stack's own servers when they are local
+/// processes, not containers).
+fn loadgen_command(
     loadgen: &Path,
     args: &Args,
     host: &str,
     mock: Option<&str>,
     report_dir: &Path,
-    ours: Option<(&Stack, &Service, &Service)>,
-) -> anyhow::Result<u8> {
-    let phase_file = workspace::root()
-        .join("loadgen")
-        .join("phases")
-        .join(format!("{}.toml", args.phase.file()));
+    ours: Option<(&Stack, u32, u32)>,
+) -> tokio::process::Command {
+    let phase_file = phase_file(args);
     let mut command = tokio::process::Command::new(loadgen);
     command
         .arg("run")
@@ -375,9 +482,9 @@ async fn run_loadgen(
             .arg("--metrics-url")
             .arg(format!("{host}/metrics"))
             .arg("--pid")
-            .arg(format!("shop={}", shop.pid()))
+            .arg(format!("shop={shop}"))
             .arg("--pid")
-            .arg(format!("toss-mock={}", toss.pid()));
+            .arg(format!("toss-mock={toss}"));
         for p in stack.record().processes {
             command.arg("--pid").arg(format!("{}={}", p.name, p.pid));
         }
@@ -412,8 +519,12 @@ async fn run_loadgen(
     if args.insecure {
         command.arg("--insecure");
     }
+    command
+}
+
+/// Waits for loadgen; its exit code is the run's verdict (2: it could not run).
+async fn wait_loadgen(mut child: tokio::process::Child) -> anyhow::Result<u8> {
     // Ctrl-C reaches loadgen too (same process group): it stops, reports, and we clean up after it.
-    let mut child = command.spawn().context("starting loadgen")?;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status?,

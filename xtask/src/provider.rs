@@ -13,8 +13,8 @@ use fixtures::stack::{Provider, StackConfig, StackError, choose, docker_engine_a
 use crate::workspace;
 
 /// Checks that the stack can come up as configured; builds the stand-in images first when that
-/// is what stands in the way. Prints the provider it settled on.
-pub async fn ensure(config: &StackConfig) -> anyhow::Result<()> {
+/// is what stands in the way. Prints the provider it settled on, and returns it.
+pub async fn ensure(config: &StackConfig) -> anyhow::Result<Provider> {
     let first = choose(config).await;
     let choice = match first {
         Ok(choice) => choice,
@@ -27,7 +27,7 @@ pub async fn ensure(config: &StackConfig) -> anyhow::Result<()> {
         Err(e) => return Err(e).context("PostgreSQL and Redis"),
     };
     eprintln!("stack: {} provider", choice.provider());
-    Ok(())
+    Ok(choice.provider())
 }
 
 /// Docker was the way (asked for, or auto with no local servers), it answers, and only the

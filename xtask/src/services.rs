@@ -16,9 +16,18 @@ pub struct Running {
 
 /// The Toss mock, seeded, with `extra` flags (chaos settings).
 pub async fn toss_mock(binary: &Path, log_dir: &Path, extra: &[String]) -> anyhow::Result<Running> {
-    let port = free_port()?;
+    toss_mock_at(binary, &log_dir.join("toss-mock.log"), extra, free_port()?).await
+}
+
+/// The Toss mock on `port` (the same one again, after a fault on purpose killed it).
+pub async fn toss_mock_at(
+    binary: &Path,
+    log: &Path,
+    extra: &[String],
+    port: u16,
+) -> anyhow::Result<Running> {
     let url = format!("http://127.0.0.1:{port}");
-    let service = Launch::new(binary, log_dir.join("toss-mock.log"))
+    let service = Launch::new(binary, log)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--seed", "1"])
         .args(extra)
         .env("RUST_LOG", "warn")
@@ -43,9 +52,18 @@ pub struct ShopConfig<'a> {
 }
 
 pub async fn shop(binary: &Path, log_dir: &Path, c: &ShopConfig<'_>) -> anyhow::Result<Running> {
-    let port = free_port()?;
+    shop_at(binary, &log_dir.join("target-shop.log"), c, free_port()?).await
+}
+
+/// The shop on `port` (the same one again, after a fault on purpose killed it).
+pub async fn shop_at(
+    binary: &Path,
+    log: &Path,
+    c: &ShopConfig<'_>,
+    port: u16,
+) -> anyhow::Result<Running> {
     let url = format!("http://127.0.0.1:{port}");
-    let mut launch = Launch::new(binary, log_dir.join("target-shop.log"))
+    let mut launch = Launch::new(binary, log)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--database-url", c.database_url])
         .args(["--redis-url", c.redis_url])

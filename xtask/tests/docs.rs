@@ -69,6 +69,11 @@ fn documented() -> Vec<Documented> {
             help_of_clap(loadgen::cli::Cli::command(), &["run"]),
         ),
         (
+            "loadgen worker".to_owned(),
+            "docs/loadgen.md",
+            help_of_clap(loadgen::cli::Cli::command(), &["worker"]),
+        ),
+        (
             "loadgen compare".to_owned(),
             "docs/compare.md",
             help_of_clap(loadgen::cli::Cli::command(), &["compare"]),
@@ -101,6 +106,7 @@ fn documented() -> Vec<Documented> {
         ("ui", "docs/web-ui.md"),
         ("repro", "docs/repro.md"),
         ("bench", "docs/bench.md"),
+        ("fuzz-api", "docs/fuzz-api.md"),
     ] {
         all.push((format!("cargo xtask {sub}"), page, help_of_xtask(sub)));
     }

@@ -65,6 +65,86 @@ pub enum Command {
                       --json reports/all.json --threshold \"p95 < 500ms\""
     )]
     Merge(MergeArgs),
+    /// Join a Locust master (`locust --master`) as one of its workers and run this scenario's
+    /// users when it says so; its web UI, console and CSV files show our requests
+    #[command(
+        long_about = "Join a Locust master (`locust --master`, Locust 2.11 or later) as one of its \
+                      workers, speaking its protocol (msgpack over ZeroMQ): the master decides how many \
+                      users run and when (its web UI, --headless -u/-r/-t, or a load shape), this \
+                      worker runs that many users of the scenario and reports every 3 s in Locust's \
+                      own buckets, so the master's UI, console and CSV files show its requests. The \
+                      master's locustfile names the user classes (any HttpUser class will do); the \
+                      users run this worker's scenario whatever the class.\n\n\
+                      The worker also keeps its exact histograms: --json writes its own summary.json \
+                      at the end of each test, marked as shard INDEX+1 of the master's \
+                      --expect-workers, so `loadgen merge` gives exact percentiles where the master \
+                      has only Locust's rounded buckets.",
+        after_help = "Exit codes: 0 the master said quit (or Ctrl-C, or a test reached --max-run-time), \
+                      2 no master answered within --master-wait, or the master went silent for 60 s.\n\
+                      Example: locust -f master.py --master --headless --expect-workers 2 -u 20 -r 5 \
+                      -t 1m -H http://127.0.0.1:8000 --csv reports/locust &\n         \
+                      loadgen worker --master-host 127.0.0.1 --scenario shop --json reports/w1.json"
+    )]
+    Worker(Box<WorkerArgs>),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// The master's host (Locust's flag and variable)
+    #[arg(long, default_value = "127.0.0.1", env = "LOCUST_MASTER_NODE_HOST")]
+    pub master_host: String,
+    /// The master's port (its --master-bind-port)
+    #[arg(long, default_value_t = 5557, env = "LOCUST_MASTER_NODE_PORT")]
+    pub master_port: u16,
+    /// How long to wait for the master to answer (it may start after its workers) before giving
+    /// up: 300s is Locust's 60 tries of 5 s
+    #[arg(long, default_value = "300s", env = "LOADGEN_MASTER_WAIT")]
+    pub master_wait: String,
+    /// Built-in scenario (shop, payment, browse) or a scenario TOML file
+    #[arg(
+        short = 'f',
+        long,
+        visible_alias = "locustfile",
+        default_value = "shop",
+        env = "LOADGEN_SCENARIO"
+    )]
+    pub scenario: String,
+    /// The system under test when the master has no --host (the master's wins)
+    #[arg(short = 'H', long, env = "LOADGEN_HOST")]
+    pub host: Option<String>,
+    /// HTTPS: a PEM file with the CA certificate(s) that signed the server's
+    #[arg(long, value_name = "FILE", env = "LOADGEN_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// HTTPS: accept any certificate (the server is then not authenticated)
+    #[arg(long, env = "LOADGEN_INSECURE", conflicts_with = "ca_cert")]
+    pub insecure: bool,
+    /// A scenario variable, repeatable: --var toss_url=http://127.0.0.1:8090
+    #[arg(
+        long = "var",
+        value_name = "KEY=VALUE",
+        env = "LOADGEN_VARS",
+        value_delimiter = ','
+    )]
+    pub vars: Vec<String>,
+    /// Seed of every random choice (each worker adds its index, so workers differ)
+    #[arg(long, default_value_t = 0, env = "LOADGEN_SEED")]
+    pub seed: u64,
+    /// Give up on a request after this long
+    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT")]
+    pub request_timeout: String,
+    /// How long users may finish their task when the master stops the test
+    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT")]
+    pub stop_timeout: String,
+    /// The longest one test may run on this worker, whatever the master says; then the worker
+    /// leaves the master
+    #[arg(long, default_value = "1h", env = "LOADGEN_MAX_RUN_TIME")]
+    pub max_run_time: String,
+    /// Write this worker's own summary.json (exact histograms) to FILE at the end of each test
+    #[arg(long, value_name = "FILE", env = "LOADGEN_JSON")]
+    pub json: Option<String>,
+    /// Write this worker's own HTML report to FILE at the end of each test
+    #[arg(long, value_name = "FILE", env = "LOADGEN_HTML")]
+    pub html: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -185,7 +265,8 @@ pub struct RunArgs {
     #[arg(long, env = "LOADGEN_ARRIVAL_RATE")]
     pub arrival_rate: Option<String>,
     /// Run shard I of N of this plan (I from 1): its share of the users, spawn and arrival rates
-    /// (and of every stage's); `loadgen merge` adds the N shards' summary.json up into one run
+    /// (and of every stage's); `loadgen merge` adds the N shards' summary.json up into one run.
+    /// auto/N: claim the lowest free index in --shard-dir (replicas started alike)
     #[arg(
         long,
         value_name = "I/N",
@@ -193,8 +274,19 @@ pub struct RunArgs {
         help_heading = "Sharding"
     )]
     pub shard: Option<String>,
+    /// A directory every shard sees (a bind mount, a volume): the shard claims its index there
+    /// (DIR/shard-I-of-N.claim, created exclusively: never two processes on one shard) and writes
+    /// its summary.json to DIR/shard-I-of-N/summary.json for `loadgen merge DIR`; one run per
+    /// directory
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LOADGEN_SHARD_DIR",
+        help_heading = "Sharding"
+    )]
+    pub shard_dir: Option<PathBuf>,
     /// Begin the load at this moment (RFC 3339, 2026-01-31T12:00:00Z, or unix seconds), so that
-    /// shards start together; at most 24h ahead, a past time starts at once
+    /// shards start together; at most 24h ahead, a past time starts at once, empty is unset
     #[arg(
         long,
         value_name = "TIME",

@@ -1,8 +1,8 @@
 //! `loadgen run` and `loadgen scenarios`: the binary's side of a run. It resolves flags into a
-//! plan (`plan`, a shard's share of it with `--shard`), connects the monitors, waits for
-//! `--start-at`, starts the `engine`, shows the live line from the engine's snapshots, turns
-//! Ctrl-C into the handle's stop, then judges and writes the reports. `loadgen merge` (`merge`)
-//! writes the same reports for shards added up.
+//! plan (`plan`, a shard's share of it with `--shard`, claimed in `--shard-dir` by `shard_dir`),
+//! connects the monitors, waits for `--start-at`, starts the `engine`, shows the live line from
+//! the engine's snapshots, turns Ctrl-C into the handle's stop, then judges and writes the
+//! reports. `loadgen merge` (`merge`) writes the same reports for shards added up.
 //! Exit codes, as Locust's: with thresholds 0 every threshold held, 1 one failed; without any, 0
 //! when no request failed, else `--exit-code-on-error`; 2 the run could not happen.
 
@@ -10,15 +10,17 @@ mod args;
 pub mod compare;
 pub mod merge;
 mod plan;
+mod shard_dir;
 mod start_at;
 mod ui;
+pub mod worker;
 
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-pub use self::args::{Cli, Command, CompareArgs, MergeArgs, RunArgs};
+pub use self::args::{Cli, Command, CompareArgs, MergeArgs, RunArgs, WorkerArgs};
 use crate::diagnosis::ScenarioFacts;
 use crate::engine::{Engine, EngineConfig, Snapshot};
 use crate::monitor;
@@ -107,6 +109,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         seed: r.shard.map_or(args.seed, |s| s.seed(args.seed)),
         vars: r.vars,
         monitors,
+        locust_report: false,
     });
     let console = tokio::spawn(console(handle.subscribe(), total, quiet));
     // Ctrl-C ends the load, not the program: the report still covers the run so far.
@@ -138,6 +141,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let results = outcome::judge(&facts, Measured::from(finished));
     println!("{}", report::console::final_report(&results));
+    // The shard's summary first: it is what the merge needs, whatever becomes of the other files.
+    if let Some(claim) = r.claim {
+        let path = claim.finish(&results)?;
+        eprintln!("wrote {}", path.display());
+    }
     write_outputs(&results, &r.outputs, args.csv_full_history)?;
     Ok(exit_code(&results, args.exit_code_on_error))
 }

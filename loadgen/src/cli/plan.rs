@@ -31,6 +31,8 @@ pub(super) struct Resolved {
     pub(super) request_timeout: Duration,
     /// `--shard`: the plan above is already this shard's share.
     pub(super) shard: Option<Shard>,
+    /// `--shard-dir`: the shard's claim there, which writes its summary.json at the end.
+    pub(super) claim: Option<super::shard_dir::Claim>,
     pub(super) start_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -127,10 +129,16 @@ pub(super) fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
 }
 
 pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
-    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    let wanted = args
+        .shard
+        .as_deref()
+        .map(super::shard_dir::Wanted::parse)
+        .transpose()?;
     let start_at = args
         .start_at
         .as_deref()
+        // Empty is unset: a Kubernetes manifest's `value: ""` left for `kubectl set env` to fill.
+        .filter(|t| !t.trim().is_empty())
         .map(|t| super::start_at::parse(t, chrono::Utc::now()))
         .transpose()?;
     let phase = args.phase.as_deref().map(Phase::load).transpose()?;
@@ -156,11 +164,7 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .map(|r| parse_rate(r).map_err(|e| anyhow::anyhow!("--arrival-rate: {e}")))
         .transpose()?;
     let stages = stages(args, phase.as_ref(), arrival_rate)?;
-    let stages = match shard {
-        Some(shard) => shard.stages(&stages),
-        None => stages,
-    };
-    let plan = Plan {
+    let mut plan = Plan {
         stages,
         stop_timeout: duration("--stop-timeout", &args.stop_timeout)?,
         max_lag: duration("--max-lag", &args.max_lag)?,
@@ -214,6 +218,11 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         ) => *t,
         (_, text) => duration("--request-timeout", text)?,
     };
+    // Claimed last, once nothing above can refuse the run: a claim is a file other shards see.
+    let (shard, claim) = shard_of(args, wanted)?;
+    if let Some(shard) = shard {
+        plan.stages = shard.stages(&plan.stages);
+    }
     Ok(Resolved {
         phase,
         scenario,
@@ -224,8 +233,36 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         outputs,
         request_timeout,
         shard,
+        claim,
         start_at,
     })
+}
+
+/// The shard this process runs: the one given, or with `--shard-dir` the one it claimed there.
+fn shard_of(
+    args: &RunArgs,
+    wanted: Option<super::shard_dir::Wanted>,
+) -> anyhow::Result<(Option<Shard>, Option<super::shard_dir::Claim>)> {
+    use super::shard_dir::{Wanted, claim};
+    let dir = args
+        .shard_dir
+        .as_deref()
+        .filter(|d| !d.as_os_str().is_empty());
+    match (wanted, dir) {
+        (None, None) => Ok((None, None)),
+        (Some(Wanted::Given(shard)), None) => Ok((Some(shard), None)),
+        (Some(Wanted::Auto { count }), None) => bail!(
+            "--shard auto/{count} claims its index in a directory every shard sees: add --shard-dir DIR"
+        ),
+        (None, Some(_)) => bail!("--shard-dir is where shards meet: add --shard I/N or auto/N"),
+        (Some(_), Some(_)) if !args.headless => {
+            bail!("--shard and --start-at run without the web UI: add --headless")
+        }
+        (Some(wanted), Some(dir)) => {
+            let c = claim(dir, wanted, &super::shard_dir::holder())?;
+            Ok((Some(c.shard), Some(c)))
+        }
+    }
 }
 
 /// The monitors `--db-url`, `--redis-url`, `--metrics-url` and `--pid` ask for; an https metrics
@@ -262,7 +299,8 @@ mod tests {
         let cli = Cli::try_parse_from(["loadgen", "run"].iter().chain(flags)).unwrap();
         match cli.command {
             Command::Run(args) => *args,
-            Command::Scenarios | Command::Compare(_) | Command::Merge(_) => unreachable!(),
+            // Parsed from `loadgen run ...`: no other subcommand can come back.
+            other => unreachable!("not loadgen run: {other:?}"),
         }
     }
 
@@ -383,6 +421,51 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("count from 1"), "{e}");
+    }
+
+    #[test]
+    fn a_shard_dir_claims_the_shard_and_auto_needs_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shards");
+        let replica = || {
+            let flags = [
+                "-H",
+                "http://127.0.0.1:1",
+                "--headless",
+                "--shard",
+                "auto/2",
+            ];
+            let args = run_args(&[&flags[..], &["--shard-dir", shared.to_str().unwrap()]].concat());
+            resolve(&args)
+        };
+        let (one, two) = (replica().unwrap(), replica().unwrap());
+        assert_eq!(
+            (one.shard, two.shard),
+            (
+                Some(Shard { index: 1, count: 2 }),
+                Some(Shard { index: 2, count: 2 })
+            )
+        );
+        // The plan is the claimed shard's share: 1 user of the default 1 goes to shard 1.
+        assert_eq!((one.plan.stages[0].users, two.plan.stages[0].users), (1, 0));
+        assert!(shared.join("shard-2-of-2.claim").exists());
+        let e = |flags: &[&str]| resolve(&run_args(flags)).err().unwrap().to_string();
+        assert!(
+            e(&["--headless", "-H", "http://x", "--shard", "auto/2"]).contains("add --shard-dir")
+        );
+        assert!(
+            e(&["--headless", "-H", "http://x", "--shard-dir", "d"]).contains("add --shard I/N")
+        );
+        // An empty --start-at (a template's unset value) is no start time.
+        let r = resolve(&run_args(&[
+            "--headless",
+            "-H",
+            "http://x",
+            "--start-at",
+            " ",
+        ]))
+        .unwrap();
+        assert_eq!(r.start_at, None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::gate::Check;
 use super::{Comparison, Judgement, Metric};
-use crate::report::charts::{Series, line_chart};
+use crate::report::charts::{Marks, Series, line_chart};
 use crate::report::html::esc;
 use crate::summary::Summary;
 
@@ -117,13 +117,13 @@ pub fn render(c: &Comparison, checks: &[Check], base: &Summary, new: &Summary) -
         "Requests/s, aggregate",
         "requests/s",
         &pair(&|s| s.series.iter().map(|x| Some(x.requests as f64)).collect()),
-        &[],
+        &Marks::default(),
     ));
     h.push_str(&line_chart(
         "p95 (ms), aggregate",
         "ms",
         &pair(&|s| s.series.iter().map(|x| x.p95).collect()),
-        &[],
+        &Marks::default(),
     ));
     let changed: Vec<&str> = c
         .rows
@@ -158,7 +158,7 @@ pub fn render(c: &Comparison, checks: &[Check], base: &Summary, new: &Summary) -
             &format!("p95 (ms), {subject}"),
             "ms",
             &pair(&of),
-            &[],
+            &Marks::default(),
         ));
     }
     h.push_str("</body></html>\n");

@@ -20,12 +20,14 @@ use http::Uri;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+pub use self::aggregator::unix_now;
 pub use self::snapshot::{EntrySnapshot, Point, Snapshot};
 use crate::monitor;
 use crate::runner::{self, Command, Live, Plan, Stage};
 use crate::saturation::{self, Saturation};
 use crate::scenario::Scenario;
 use crate::stats::Recorder;
+use crate::stats::deltas::{LocustDeltas, LocustReport};
 use crate::user::Shared;
 
 /// What to run. Everything is explicit: the caller has already parsed flags and files.
@@ -43,6 +45,9 @@ pub struct EngineConfig {
     /// Server-side monitors, connected beforehand (so their start-of-run snapshots are not taken
     /// under load); they sample on the run's own seconds.
     pub monitors: Option<monitor::Connected>,
+    /// Also keep Locust's worker report (rounded buckets, per-second counts, emptied at each
+    /// `Controller::take_locust_report`): a worker of a Locust master.
+    pub locust_report: bool,
 }
 
 /// A request the running engine cannot take.
@@ -77,6 +82,8 @@ pub struct Finished {
     pub ended_at: DateTime<Utc>,
     /// The stages as they ran: the plan's, shortened or extended by edits and replacements.
     pub stages: Vec<Stage>,
+    /// What Locust's worker report had not taken yet (with `EngineConfig::locust_report`).
+    pub locust_rest: Option<LocustReport>,
 }
 
 pub struct Engine;
@@ -100,12 +107,16 @@ impl Engine {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (snapshot_tx, snapshots) = watch::channel(Arc::new(Snapshot::empty()));
         let live = Arc::new(Live::default());
+        let deltas = config
+            .locust_report
+            .then(|| LocustDeltas::new(&endpoints, aggregator::unix_now()));
         let recorder = Recorder::new(&endpoints, open_model);
         let monitors = config.monitors.map(|m| m.start(recorder.start));
         let server = monitors.as_ref().map(monitor::Monitors::live);
         let started_at = Utc::now();
         let aggregator = tokio::spawn(aggregator::aggregate(
             recorder,
+            deltas,
             receiver,
             control_rx,
             Arc::clone(&live),
@@ -122,7 +133,7 @@ impl Engine {
         ));
         let task = tokio::spawn(async move {
             let ran = runner.await;
-            let recorder = aggregator.await;
+            let aggregated = aggregator.await;
             let ended_at = Utc::now();
             done.store(true, Ordering::Relaxed);
             let saturation = watcher.await.unwrap_or_default();
@@ -131,8 +142,11 @@ impl Engine {
                 None => None,
             };
             let stages = ran.map(|r| r.stages).map_err(|e| e.to_string())?;
+            let (recorder, locust_rest) =
+                aggregated.map_err(|e| format!("the aggregator stopped: {e}"))?;
             Ok(Finished {
-                recorder: recorder.map_err(|e| format!("the aggregator stopped: {e}"))?,
+                recorder,
+                locust_rest,
                 saturation,
                 server,
                 started_at,
@@ -261,6 +275,16 @@ impl Controller {
             .send(aggregator::Control::Copy(reply))
             .map_err(|_| EngineError::Finished)?;
         copy.await.map_err(|_| EngineError::Finished)
+    }
+
+    /// Locust's worker report: every count since the last call (None unless the run keeps it,
+    /// `EngineConfig::locust_report`).
+    pub async fn take_locust_report(&self) -> Result<Option<LocustReport>, EngineError> {
+        let (reply, report) = tokio::sync::oneshot::channel();
+        self.control
+            .send(aggregator::Control::TakeLocust(reply))
+            .map_err(|_| EngineError::Finished)?;
+        report.await.map_err(|_| EngineError::Finished)
     }
 
     /// What the server monitors saw so far (each at its last sample); None without monitors.

@@ -134,6 +134,7 @@ pub fn merge(mut runs: Vec<ShardRun>, command: String) -> anyhow::Result<Merged>
             findings: Vec::new(),
             reconciliation: None,
             baseline: None,
+            faults: None,
         },
         thresholds,
         notes,

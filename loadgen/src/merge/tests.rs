@@ -94,6 +94,7 @@ fn shard_run(shard: Shard, samples: &[(u32, u64, bool)], rules: &[(&str, &str)])
         findings: Vec::new(),
         reconciliation: None,
         baseline: None,
+        faults: None,
     };
     let text = Summary::from_results(&results).to_json_pretty().unwrap();
     ShardRun {

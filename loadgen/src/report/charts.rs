@@ -1,5 +1,5 @@
 //! Line charts for the HTML report, drawn by plotters into inline SVG (no script, no CDN), with the
-//! stage boundaries marked.
+//! stage boundaries marked and injected faults' windows shaded.
 
 use plotters::prelude::*;
 
@@ -20,10 +20,54 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-/// A chart of `series` against seconds 1..=n, with dashed lines at `stage_marks` (seconds).
-pub fn line_chart(title: &str, y_label: &str, series: &[Series], stage_marks: &[f64]) -> String {
+/// What every chart of a run marks on its time axis (seconds since the start).
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    /// Stage boundaries: dashed lines.
+    pub stages: Vec<f64>,
+    /// Fault windows: shaded bands, each with its label at the top.
+    pub bands: Vec<Band>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Band {
+    pub from: f64,
+    pub to: f64,
+    pub label: String,
+}
+
+impl Marks {
+    /// The run's stage boundaries (after the first stage's start) and its faults' windows.
+    pub fn of(r: &super::Results) -> Self {
+        Self {
+            stages: r
+                .recorder
+                .stages
+                .iter()
+                .skip(1)
+                .map(|s| s.start_s)
+                .collect(),
+            bands: r
+                .faults
+                .iter()
+                .flat_map(|f| &f.windows)
+                .map(|w| Band {
+                    from: w.start_s,
+                    to: w.end_s,
+                    label: w.spec.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+const BAND_FILL: RGBColor = RGBColor(255, 140, 0);
+const BAND_TEXT: RGBColor = RGBColor(170, 80, 0);
+
+/// A chart of `series` against seconds 1..=n, with `marks` drawn behind the lines.
+pub fn line_chart(title: &str, y_label: &str, series: &[Series], marks: &Marks) -> String {
     let mut svg = String::new();
-    if let Err(e) = draw(&mut svg, title, y_label, series, stage_marks) {
+    if let Err(e) = draw(&mut svg, title, y_label, series, marks) {
         return format!("<p class=\"note\">chart {title:?} could not be drawn: {e}</p>");
     }
     svg
@@ -34,7 +78,7 @@ fn draw(
     title: &str,
     y_label: &str,
     series: &[Series],
-    stage_marks: &[f64],
+    marks: &Marks,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let n = series
         .iter()
@@ -61,7 +105,22 @@ fn draw(
         .y_desc(y_label)
         .light_line_style(RGBColor(235, 235, 235))
         .draw()?;
-    for &mark in stage_marks {
+    for (i, band) in marks.bands.iter().enumerate() {
+        // A restart can take a fraction of a second: at least a sliver stays visible.
+        let to = band.to.max(band.from + n as f64 / 300.0);
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(band.from, 0.0), (to, y_max)],
+            BAND_FILL.mix(0.18).filled(),
+        )))?;
+        // Labels of nearby windows step down so that they do not overprint each other.
+        let y = y_max * (0.97 - 0.08 * (i % 3) as f64);
+        chart.draw_series(std::iter::once(Text::new(
+            band.label.clone(),
+            (band.from, y),
+            ("sans-serif", 12).into_font().color(&BAND_TEXT),
+        )))?;
+    }
+    for &mark in &marks.stages {
         chart.draw_series(DashedLineSeries::new(
             [(mark, 0.0), (mark, y_max)],
             6,
@@ -118,7 +177,14 @@ mod tests {
                 name: "rps".into(),
                 points: vec![Some(1.0), None, Some(3.0), Some(2.0)],
             }],
-            &[2.0],
+            &Marks {
+                stages: vec![2.0],
+                bands: vec![Band {
+                    from: 1.0,
+                    to: 2.5,
+                    label: "redis-stop@1s+1.5s".into(),
+                }],
+            },
         );
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
         assert!(
@@ -126,5 +192,7 @@ mod tests {
             "lines drawn"
         );
         assert!(!svg.contains("http://") || svg.contains("http://www.w3.org/2000/svg"));
+        assert!(svg.contains("redis-stop@1s+1.5s"), "the band's label");
+        assert!(svg.contains("<rect"), "the band");
     }
 }

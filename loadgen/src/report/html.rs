@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::Results;
-use super::charts::{Series, line_chart};
+use super::charts::{Marks, Series, line_chart};
 use crate::stats::{Entry, percentile_ms};
 
 const HTML_PERCENTILES: [f64; 9] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0];
@@ -70,6 +70,7 @@ pub fn render(r: &Results) -> String {
 
     super::baseline::html(&mut h, r);
     super::reconciliation::html(&mut h, r);
+    super::faults::html(&mut h, r);
     thresholds(&mut h, r);
     super::server::findings_html(&mut h, r);
     request_statistics(&mut h, r);
@@ -331,14 +332,13 @@ fn charts(h: &mut String, r: &Results) {
     if seconds.is_empty() {
         return;
     }
-    let marks: Vec<f64> = r
-        .recorder
-        .stages
-        .iter()
-        .skip(1)
-        .map(|s| s.start_s)
-        .collect();
-    h.push_str("<h2>Charts</h2>\n<p class=\"note\">Dashed lines mark stage boundaries.</p>\n");
+    let marks = Marks::of(r);
+    h.push_str(if marks.bands.is_empty() {
+        "<h2>Charts</h2>\n<p class=\"note\">Dashed lines mark stage boundaries.</p>\n"
+    } else {
+        "<h2>Charts</h2>\n<p class=\"note\">Dashed lines mark stage boundaries; shaded bands \
+         the injected faults' windows.</p>\n"
+    });
     let series = |name: &str, f: &dyn Fn(&crate::stats::Second) -> Option<f64>| Series {
         name: name.to_owned(),
         points: seconds.iter().map(f).collect(),

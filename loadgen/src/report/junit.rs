@@ -1,6 +1,6 @@
 //! junit.xml for CI: one test case per threshold, failed with the measured value and the limit,
-//! one per reconciliation check after a phase, and the baseline's gate after a phase with
-//! `--baseline`.
+//! one per reconciliation check after a phase, the baseline's gate after a phase with
+//! `--baseline`, and one per injected fault's recovery limit after a phase with `--inject`.
 
 use std::fmt::Write as _;
 
@@ -24,6 +24,9 @@ pub fn render(r: &Results) -> String {
     }
     for (name, failure) in r.baseline.iter().flat_map(|b| b.junit_cases()) {
         extra.push(("baseline", name, failure));
+    }
+    for (name, failure) in r.faults.iter().flat_map(super::faults::junit_cases) {
+        extra.push(("fault", name, failure));
     }
     let failures = r.verdicts.iter().filter(|v| !v.passed).count()
         + extra.iter().filter(|e| e.2.is_some()).count();

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod charts;
 pub mod console;
 pub mod csv;
+pub mod faults;
 pub mod history;
 pub mod html;
 pub mod json;
@@ -98,14 +99,18 @@ pub struct Results {
     pub reconciliation: Option<reconciliation::Reconciliation>,
     /// A phase's comparison with an earlier run (`--baseline`), when it had one.
     pub baseline: Option<baseline::Baseline>,
+    /// Faults a harness injected during the run (`--inject`), measured, when there were any.
+    pub faults: Option<faults::Faults>,
 }
 
 impl Results {
-    /// Every threshold held, and the reconciliation and the baseline's gate too when there were.
+    /// Every threshold held, and the reconciliation, the baseline's gate and the faults'
+    /// recovery limits too when there were.
     pub fn passed(&self) -> bool {
         self.verdicts.iter().all(|v| v.passed)
             && self.reconciliation.as_ref().is_none_or(|r| r.passed)
             && self.baseline.as_ref().is_none_or(|b| b.passed)
+            && self.faults.as_ref().is_none_or(|f| f.passed)
     }
 
     pub fn failure_band(&self) -> &'static str {

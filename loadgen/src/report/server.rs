@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::Results;
-use super::charts::{Series, line_chart};
+use super::charts::{Marks, Series, line_chart};
 use super::html::esc;
 use crate::monitor::postgres::Statement;
 
@@ -109,13 +109,7 @@ pub fn html(h: &mut String, r: &Results) {
     };
     // As long as the client's series, or the server's own if the client has none.
     let n = r.recorder.seconds.len().max(1);
-    let marks: Vec<f64> = r
-        .recorder
-        .stages
-        .iter()
-        .skip(1)
-        .map(|s| s.start_s)
-        .collect();
+    let marks = Marks::of(r);
     h.push_str("<h2>Server</h2>\n<p class=\"note\">Sampled once a second by loadgen's monitors; the x axis is the client charts' (seconds since the start).</p>\n");
     for note in &s.notes {
         let _ = writeln!(
@@ -277,7 +271,7 @@ pub fn html(h: &mut String, r: &Results) {
     }
 }
 
-fn metrics_charts(m: &crate::monitor::metrics::Data, n: usize, marks: &[f64]) -> Vec<String> {
+fn metrics_charts(m: &crate::monitor::metrics::Data, n: usize, marks: &Marks) -> Vec<String> {
     let mut busiest: Vec<&crate::monitor::metrics::Route> = m.routes.iter().collect();
     busiest.sort_by_key(|r| std::cmp::Reverse(r.requests));
     busiest.truncate(CHART_ROUTES);

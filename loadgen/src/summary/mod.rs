@@ -69,6 +69,10 @@ pub struct Summary {
     /// After a phase with `--baseline`: its comparison with the earlier run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<crate::report::baseline::Baseline>,
+    /// After a phase with `--inject`: each fault's window (seconds since `meta.started_at`) and
+    /// what the run went through in and after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<crate::report::faults::Faults>,
 }
 
 /// An endpoint's identity: its method and its stats name.
@@ -231,6 +235,7 @@ impl Summary {
             findings: r.findings.clone(),
             reconciliation: r.reconciliation.clone(),
             baseline: r.baseline.clone(),
+            faults: r.faults.clone(),
         }
     }
 

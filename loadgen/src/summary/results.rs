@@ -100,6 +100,7 @@ impl Summary {
             findings: self.findings,
             reconciliation: self.reconciliation,
             baseline: self.baseline,
+            faults: self.faults,
         })
     }
 }

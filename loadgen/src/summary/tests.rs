@@ -240,6 +240,7 @@ pub(super) fn small_run() -> Results {
             },
         ])),
         baseline: None,
+        faults: None,
     }
 }
 

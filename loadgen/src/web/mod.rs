@@ -60,8 +60,9 @@ pub fn router(session: Arc<Session>, credentials: Option<Credentials>) -> Router
         .route("/assets/charts.js", get(assets::charts))
         .route("/assets/app.css", get(assets::style))
         .route("/swarm", post(locust::swarm))
-        .route("/stop", get(locust::stop))
-        .route("/stats/reset", get(locust::reset))
+        // GET as Locust before 2.4x, POST as Locust 2.47 (its scripts POST them).
+        .route("/stop", get(locust::stop).post(locust::stop))
+        .route("/stats/reset", get(locust::reset).post(locust::reset))
         .route("/stats/requests", get(locust::stats_requests))
         .route("/stats/requests/csv", get(locust::requests_csv))
         .route(

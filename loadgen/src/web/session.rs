@@ -252,6 +252,7 @@ impl Session {
             seed: setup.seed,
             vars: setup.vars.clone(),
             monitors,
+            locust_report: false,
         });
         let run = Arc::new(Run {
             number,

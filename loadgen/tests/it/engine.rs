@@ -34,6 +34,7 @@ fn config(server: &Server, users: usize, spawn_rate: f64, run_time: Duration) ->
         seed: 1,
         vars: Vec::new(),
         monitors: None,
+        locust_report: false,
     }
 }
 

@@ -12,6 +12,7 @@ mod compare;
 mod django;
 mod engine;
 mod http2;
+mod locust_master;
 pub mod monitors;
 mod open_model;
 mod outputs;

@@ -358,3 +358,95 @@ async fn a_bad_shard_or_start_time_exits_2_before_any_load() {
         assert!(!dir.path().join("x.json").exists(), "no run happened");
     }
 }
+
+/// Replicas started alike (compose's `--scale`): `--shard auto/2 --shard-dir` gives two of three
+/// processes shards 1 and 2 and refuses the third before any load; the directory is then merged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_claim_their_shards_in_a_shared_directory() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), "s.toml", MIXED);
+    let start_at = unix_in(3);
+    let replicas: Vec<_> = (0..3)
+        .map(|_| {
+            let (dir, host, start_at) = (dir.path().to_owned(), server.url(), start_at.clone());
+            tokio::spawn(async move {
+                let args = [
+                    "run",
+                    "--headless",
+                    "-H",
+                    &host,
+                    "-f",
+                    "s.toml",
+                    "-u",
+                    "5",
+                    "-t",
+                    "2s",
+                    "--shard",
+                    "auto/2",
+                    "--shard-dir",
+                    "shared",
+                    "--start-at",
+                    &start_at,
+                ];
+                loadgen(&dir, &args).await
+            })
+        })
+        .collect();
+    let mut ran = 0;
+    let mut refused = Vec::new();
+    for r in replicas {
+        let out = r.await.unwrap();
+        let stderr = text(&out.stderr);
+        match out.status.code() {
+            Some(0) => ran += 1,
+            Some(2) => refused.push(stderr),
+            other => panic!("exit {other:?}: {stderr}"),
+        }
+    }
+    assert_eq!(ran, 2);
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].contains("all 2 shards are already claimed"),
+        "{}",
+        refused[0]
+    );
+    let shared = dir.path().join("shared");
+    let shards: Vec<Summary> = (1..=2)
+        .map(|i| Summary::read(shared.join(format!("shard-{i}-of-2/summary.json"))).unwrap())
+        .collect();
+    assert_eq!(
+        shards.iter().map(|s| s.meta.shard).collect::<Vec<_>>(),
+        [1, 2].map(|index| Some(Shard { index, count: 2 }))
+    );
+    let out = loadgen(dir.path(), &["merge", "shared", "--json", "merged.json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let merged = Summary::read(dir.path().join("merged.json")).unwrap();
+    let sum: u64 = shards.iter().map(|s| s.aggregate.requests).sum();
+    assert!(sum > 0);
+    assert_eq!(merged.aggregate.requests, sum);
+    // The same directory again is another run's: refused at once, naming the fix.
+    let out = loadgen(
+        dir.path(),
+        &[
+            "run",
+            "--headless",
+            "-H",
+            &server.url(),
+            "-f",
+            "s.toml",
+            "-t",
+            "1s",
+        ]
+        .into_iter()
+        .chain(["--shard", "1/2", "--shard-dir", "shared"])
+        .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("already claimed"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -261,7 +261,15 @@ async fn locusts_routes_start_edit_reset_stop_and_download() {
             .all(|p| p["t"].as_u64() > Some(last_t))
     );
 
-    let stopped = ui.json("/stop").await;
+    // POST, as Locust 2.47's scripts send it (the reset above was a GET, as older ones).
+    let stopped = ui
+        .http
+        .post(format!("{}/stop", ui.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), 200);
+    let stopped: Value = stopped.json().await.unwrap();
     assert_eq!(stopped["message"], "Test stopped");
     ui.until(Duration::from_secs(15), "the stop", |s| {
         s["state"] == "stopped"

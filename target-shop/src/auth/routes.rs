@@ -15,6 +15,20 @@ use crate::fields::Fields;
 const NO_ACTIVE_ACCOUNT: &str = "No active account found with the given credentials";
 
 /// `POST /api/auth/login/`: `{"username","password"}` -> `{"refresh","access"}`.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login/",
+    tag = "auth",
+    operation_id = "login",
+    request_body = crate::openapi::wire::LoginBody,
+    security(()),
+    responses(
+        (status = 200, description = "the token pair", body = crate::openapi::wire::TokenPair),
+        (status = 400, description = "field errors, a JSON parse error or a refusal", body = crate::openapi::wire::Invalid),
+        (status = 401, description = "`No active account found with the given credentials`", body = crate::error::Detail),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+    ),
+)]
 pub async fn login(State(state): State<AppState>, Data(data): Data) -> Result<Response, ApiError> {
     let mut fields = Fields::new(&data);
     let username = fields.char_field("username");
@@ -54,6 +68,20 @@ pub async fn login(State(state): State<AppState>, Data(data): Data) -> Result<Re
 }
 
 /// `POST /api/auth/refresh/`: `{"refresh"}` -> `{"access"}`.
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh/",
+    tag = "auth",
+    operation_id = "refresh",
+    request_body = crate::openapi::wire::RefreshBody,
+    security(()),
+    responses(
+        (status = 200, description = "a new access token", body = crate::openapi::wire::AccessToken),
+        (status = 400, description = "field errors, a JSON parse error or a refusal", body = crate::openapi::wire::Invalid),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+    ),
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     Data(data): Data,
@@ -84,6 +112,20 @@ pub async fn refresh(
 }
 
 /// `POST /api/auth/verify/`: `{"token"}` -> `{}` for any valid token, refresh tokens included.
+#[utoipa::path(
+    post,
+    path = "/api/auth/verify/",
+    tag = "auth",
+    operation_id = "verify",
+    request_body = crate::openapi::wire::VerifyBody,
+    security(()),
+    responses(
+        (status = 200, description = "the token is valid", body = crate::openapi::wire::Verified),
+        (status = 400, description = "field errors, a JSON parse error or a refusal", body = crate::openapi::wire::Invalid),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+    ),
+)]
 pub async fn verify(State(state): State<AppState>, Data(data): Data) -> Result<Response, ApiError> {
     let mut fields = Fields::new(&data);
     let token = fields.char_field("token");
@@ -106,6 +148,17 @@ struct Me {
 }
 
 /// `GET /api/auth/me/`.
+#[utoipa::path(
+    get,
+    path = "/api/auth/me/",
+    tag = "auth",
+    operation_id = "me",
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "the current user", body = crate::openapi::wire::Me),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+    ),
+)]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Response, ApiError> {
     let me: Me = sqlx::query_as(
         "SELECT u.id, u.username, u.email, p.email_verified, p.points

@@ -28,6 +28,21 @@ struct Filters {
     order_by: &'static str,
 }
 
+/// `GET /api/products/`: DRF pagination, filters, the anonymous first pages from Redis.
+#[utoipa::path(
+    get,
+    path = "/api/products/",
+    tag = "catalog",
+    operation_id = "product_list",
+    params(("page" = Option<String>, Query, description = "a page number (1, 2, ...) or `last`"), ("category" = Option<String>, Query, description = "a category id; empty: no filter", pattern = r"^\s*([+-]?[0-9]+)?\s*$"), ("search" = Option<String>, Query, description = "in the name or the description"), ("ordering" = Option<String>, Query, description = "`price`, `-price`, `created_at`, `-created_at`, `id`, `-id`; anything else: the default order")),
+    security((), ("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "a page of products", body = crate::openapi::wire::ProductPage),
+        (status = 400, description = "`category`: not a category (field errors); `search` with a NUL: DRF's bare list of messages", body = crate::openapi::wire::FilterRefusal),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "`Invalid page.`", body = crate::error::Detail),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
@@ -162,6 +177,13 @@ async fn filters(
             Some(id)
         }
     };
+    // SearchFilter reads `search` through a `CharField`, whose validators refuse a NUL (PostgreSQL
+    // cannot take one): DRF's answer is the bare list of the ValidationError raised in the filter.
+    if search.is_some_and(|s| s.contains('\0')) {
+        return Err(ApiError::BadRequest(json!([
+            "Null characters are not allowed."
+        ])));
+    }
     let search = search.map(str::trim).filter(|s| !s.is_empty()).map(|s| {
         format!(
             "%{}%",
@@ -194,6 +216,20 @@ fn push_filters(query: &mut QueryBuilder<Postgres>, filters: &Filters) {
     }
 }
 
+/// `GET /api/products/{id}/`.
+#[utoipa::path(
+    get,
+    path = "/api/products/{id}/",
+    tag = "catalog",
+    operation_id = "product_detail",
+    params(("id" = i64, Path, description = "the object's id")),
+    security((), ("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "the product with its stock", body = crate::openapi::wire::ProductDetail),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "no such product", body = crate::error::Detail),
+    ),
+)]
 pub async fn detail(
     State(state): State<AppState>,
     MaybeUser(_): MaybeUser,

@@ -15,6 +15,22 @@ use crate::error::ApiError;
 use crate::fields::Fields;
 
 /// `POST /api/products/{id}/stock/reserve/` `{"quantity"}`: 201 or 400 with a ReservationResult.
+#[utoipa::path(
+    post,
+    path = "/api/products/{id}/stock/reserve/",
+    tag = "orders",
+    operation_id = "reserve_stock",
+    request_body = crate::openapi::wire::ReserveBody,
+    params(("id" = i64, Path, description = "the object's id")),
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 201, description = "reserved", body = crate::openapi::wire::ReservationResult),
+        (status = 400, description = "not reserved: a ReservationResult with the reason, or field errors", body = crate::openapi::wire::ReserveRefusal),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "no such product", body = crate::error::Detail),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+    ),
+)]
 pub async fn reserve_stock(
     State(state): State<AppState>,
     user: AuthUser,
@@ -69,6 +85,21 @@ pub async fn changed_stock(state: &AppState) {
 }
 
 /// `POST /api/orders/`: the whole cart (`{}`) or the given `items`, reserved all or nothing.
+#[utoipa::path(
+    post,
+    path = "/api/orders/",
+    tag = "orders",
+    operation_id = "create_order",
+    request_body = crate::openapi::wire::OrderCreateBody,
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 201, description = "the order, every line reserved", body = crate::openapi::wire::Order),
+        (status = 400, description = "an empty cart, field errors, or a line that cannot be reserved (`error_code`, `detail`, `product_id`)", body = crate::openapi::wire::Invalid),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "a line's product does not exist", body = crate::error::Detail),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -241,6 +272,19 @@ pub async fn order_json(state: &AppState, user: AuthUser, id: i64) -> Result<Val
 }
 
 /// `GET /api/orders/`: the user's orders, newest first, paginated.
+#[utoipa::path(
+    get,
+    path = "/api/orders/",
+    tag = "orders",
+    operation_id = "order_list",
+    params(("page" = Option<String>, Query, description = "a page number or `last`")),
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "the user's orders, newest first", body = crate::openapi::wire::OrderPage),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "`Invalid page.`", body = crate::error::Detail),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -284,6 +328,19 @@ pub async fn list(
 }
 
 /// `GET /api/orders/{id}/`.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/",
+    tag = "orders",
+    operation_id = "order_detail",
+    params(("id" = i64, Path, description = "the object's id")),
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "the order", body = crate::openapi::wire::Order),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "no such order of the user", body = crate::error::Detail),
+    ),
+)]
 pub async fn detail(
     State(state): State<AppState>,
     user: AuthUser,
@@ -297,6 +354,20 @@ pub async fn detail(
 
 /// `POST /api/orders/{id}/cancel/`: releases the reservations; only a pending order can be
 /// cancelled here (a paid one is refunded through its payment).
+#[utoipa::path(
+    post,
+    path = "/api/orders/{id}/cancel/",
+    tag = "orders",
+    operation_id = "cancel_order",
+    params(("id" = i64, Path, description = "the object's id")),
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "cancelled, its stock released", body = crate::openapi::wire::Order),
+        (status = 400, description = "`ORDER_NOT_CANCELLABLE`: not pending", body = crate::error::ErrorCode),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "no such order of the user", body = crate::error::Detail),
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,

@@ -162,16 +162,17 @@ fn unsettled(error: TossError) -> ApiError {
     }
 }
 
+/// Whether Toss's `payment` pays `order` in full.
+fn pays(payment: &Payment, order: &OrderRow) -> bool {
+    payment.status == "DONE"
+        && payment.total_amount == order.total_amount
+        && payment.order_id == order.order_number
+}
+
 /// Toss's payment for `order`, if Toss approved it for the order's amount.
 async fn approved_payment(state: &AppState, order: &OrderRow) -> Option<Payment> {
     match state.toss.payment_by_order(&order.order_number).await {
-        Ok(payment)
-            if payment.status == "DONE"
-                && payment.total_amount == order.total_amount
-                && payment.order_id == order.order_number =>
-        {
-            Some(payment)
-        }
+        Ok(payment) if pays(&payment, order) => Some(payment),
         Ok(payment) => {
             tracing::info!(order = %order.order_number, status = %payment.status, "not approved by Toss");
             None
@@ -183,15 +184,74 @@ async fn approved_payment(state: &AppState, order: &OrderRow) -> Option<Payment>
     }
 }
 
-/// Toss approved `payment`: the order is paid, its stock committed and the payment stored, all in
-/// one transaction under the order's row lock with the jobs it owes (`jobs::relay`); then the
-/// catalog cache, and the jobs moved to the stream.
+/// Orders left pending by a shop that stopped in the middle of their confirm (killed, crashed)
+/// after Toss had approved: each pending order is looked up at Toss by orderId, and one Toss
+/// approved is recorded as its confirm would have recorded it (or refunded if it cannot be paid
+/// any more). Without it that money stays taken for an order that later expires. Run in the
+/// background at start-up; returns how many orders it paid.
+pub async fn settle_pending(state: AppState) -> usize {
+    let pending: Vec<OrderRow> = match sqlx::query_as(
+        "SELECT id, order_number, status, total_amount FROM orders_order
+         WHERE status = 'pending' ORDER BY id",
+    )
+    .fetch_all(&state.db)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "settling pending payments: the orders could not be read");
+            return 0;
+        }
+    };
+    let mut paid = 0;
+    for order in &pending {
+        // Most pending orders were never confirmed: Toss knows no payment, nothing to log.
+        let Ok(payment) = state.toss.payment_by_order(&order.order_number).await else {
+            continue;
+        };
+        if !pays(&payment, order) {
+            continue;
+        }
+        match record(&state, order, payment).await {
+            Ok(()) => {
+                paid += 1;
+                tracing::warn!(order = %order.order_number,
+                    "Toss had approved this pending order's payment before the shop stopped: recorded now");
+            }
+            Err(e) => tracing::warn!(order = %order.order_number, error = ?e,
+                "a payment Toss had approved could not be recorded"),
+        }
+    }
+    if !pending.is_empty() {
+        tracing::info!(
+            pending = pending.len(),
+            paid,
+            "pending orders settled against Toss"
+        );
+    }
+    paid
+}
+
+/// Toss approved `payment`: recorded (`record`), then the confirm's answer.
 async fn finish(
     state: &AppState,
     user: AuthUser,
     order: &OrderRow,
     payment: Payment,
 ) -> Result<Value, ApiError> {
+    let shown = payment_json(&payment);
+    record(state, order, payment).await?;
+    Ok(json!({
+        "order": orders::routes::order_json(state, user, order.id).await?,
+        "payment": shown,
+    }))
+}
+
+/// Toss approved `payment`: the order is paid, its stock committed and the payment stored, all in
+/// one transaction under the order's row lock with the jobs it owes (`jobs::relay`); then the
+/// catalog cache, and the jobs moved to the stream. An order paid meanwhile is a 409 (a second
+/// payment of it refunded); one no longer payable gets its money back.
+async fn record(state: &AppState, order: &OrderRow, payment: Payment) -> Result<(), ApiError> {
     let mut tx = state.db.begin().await?;
     let status: String =
         sqlx::query_scalar("SELECT status FROM orders_order WHERE id = $1 FOR UPDATE")
@@ -241,10 +301,7 @@ async fn finish(
     tracing::info!(order = %order.order_number, payment_key = %payment.payment_key, "order paid");
     orders::routes::changed_stock(state).await;
     jobs::after_payment(state, order.id).await?;
-    Ok(json!({
-        "order": orders::routes::order_json(state, user, order.id).await?,
-        "payment": payment_json(&payment),
-    }))
+    Ok(())
 }
 
 async fn store_payment(
@@ -347,6 +404,11 @@ pub async fn cancel(
     payment_key: &str,
     reason: &str,
 ) -> Result<Value, ApiError> {
+    let not_found = || ApiError::NotFound("No Payment matches the given query.".into());
+    // PostgreSQL refuses a NUL in a text parameter; no stored key has one, so it matches nothing.
+    if payment_key.contains('\0') {
+        return Err(not_found());
+    }
     let row: Option<(i64, String, String, String)> = sqlx::query_as(
         "SELECT o.id, o.order_number, o.status, p.status FROM payments_payment p
          JOIN orders_order o ON o.id = p.order_id
@@ -356,8 +418,7 @@ pub async fn cancel(
     .bind(user.id)
     .fetch_optional(&state.db)
     .await?;
-    let (order, order_number, order_status, payment_status) =
-        row.ok_or_else(|| ApiError::NotFound("No Payment matches the given query.".into()))?;
+    let (order, order_number, order_status, payment_status) = row.ok_or_else(not_found)?;
     if order_status != "paid" || payment_status != "DONE" {
         return Err(ApiError::coded(
             StatusCode::BAD_REQUEST,

@@ -22,6 +22,23 @@ const DEFAULT_CANCEL_REASON: &str = "Customer request";
 
 /// `{"paymentKey","orderId","amount"}`; `amount` may be a number or a numeric string (the success
 /// redirect's query carries it as text).
+#[utoipa::path(
+    post,
+    path = "/api/payments/confirm/",
+    tag = "payments",
+    operation_id = "confirm_payment",
+    request_body = crate::openapi::wire::ConfirmBody,
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "paid", body = crate::openapi::wire::PaymentResult),
+        (status = 400, description = "field errors, `AMOUNT_MISMATCH`, `ORDER_NOT_PAYABLE`, or Toss's refusal (its code as `error_code`)", body = crate::openapi::wire::Invalid),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "no such order of the user", body = crate::error::Detail),
+        (status = 409, description = "`ALREADY_PAID`", body = crate::error::ErrorCode),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+        (status = 503, description = "`PAYMENT_PROVIDER_UNAVAILABLE`: Toss did not answer; nothing changed", body = crate::error::ErrorCode),
+    ),
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     user: AuthUser,
@@ -46,6 +63,23 @@ pub async fn confirm(
 }
 
 /// Optional `{"cancelReason"}`.
+#[utoipa::path(
+    post,
+    path = "/api/payments/{payment_key}/cancel/",
+    tag = "payments",
+    operation_id = "cancel_payment",
+    request_body = crate::openapi::wire::PaymentCancelBody,
+    params(("payment_key" = String, Path, description = "the paymentKey")),
+    security(("jwtAuth" = [])),
+    responses(
+        (status = 200, description = "refunded: the order cancelled, its stock back", body = crate::openapi::wire::PaymentResult),
+        (status = 400, description = "field errors, `PAYMENT_NOT_CANCELLABLE`, or Toss's refusal", body = crate::openapi::wire::Invalid),
+        (status = 401, description = "no or bad credentials (`WWW-Authenticate: Bearer realm=\"api\"`)", body = crate::openapi::wire::Unauthorized),
+        (status = 404, description = "no such payment of the user", body = crate::error::Detail),
+        (status = 415, description = "a body that is neither JSON nor a form", body = crate::error::Detail),
+        (status = 503, description = "`PAYMENT_PROVIDER_UNAVAILABLE`: Toss did not answer; nothing changed", body = crate::error::ErrorCode),
+    ),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,

@@ -12,6 +12,7 @@ mod catalog;
 mod degradation;
 mod faults;
 mod jobs;
+mod openapi;
 mod orders;
 mod payments;
 mod routing;
@@ -81,6 +82,7 @@ fn all() -> Vec<(&'static str, Test)> {
         payments::confirm_refuses_bad_input_and_orders_it_cannot_pay,
         payments::tosss_refusal_is_passed_through_and_the_order_stays_pending,
         payments::a_confirm_whose_answer_is_lost_still_pays_once,
+        payments::a_payment_approved_while_the_shop_was_down_is_recorded_at_start_up,
         payments::a_timed_out_confirm_answers_503_and_a_retry_pays,
         payments::money_taken_for_an_order_expired_meanwhile_is_refunded,
         payments::cancelling_a_payment_refunds_it_and_returns_the_stock,
@@ -89,6 +91,8 @@ fn all() -> Vec<(&'static str, Test)> {
         jobs::expired_reservations_give_their_stock_back,
         jobs::the_worker_runs_jobs_and_expires_reservations_on_its_own,
         jobs::the_inline_jobs_fault_does_the_jobs_inside_the_confirm,
+        openapi::the_served_document_is_the_checked_in_one,
+        openapi::a_nul_in_any_text_is_drfs_400_or_a_404_never_a_500,
         routing::token_views_answer_post_only,
         routing::authentication_comes_before_the_method_check,
         routing::a_missing_trailing_slash_is_redirected,

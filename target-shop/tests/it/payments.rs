@@ -256,6 +256,41 @@ pub async fn a_confirm_whose_answer_is_lost_still_pays_once(app: TestApp) {
     assert_eq!(toss.stats().await["approved"]["count"], 1);
 }
 
+pub async fn a_payment_approved_while_the_shop_was_down_is_recorded_at_start_up(app: TestApp) {
+    let toss = TossMock::start().await;
+    let app = app.with_toss(&toss).await;
+    let (tokens, ids) = shop(&app, 2).await;
+    let (id, number, total) = order(&app, &tokens[0], ids[0], 2).await;
+    // Another pending order, never confirmed: Toss knows no payment for it.
+    let (other, _, _) = order(&app, &tokens[1], ids[1], 1).await;
+    let key = toss.checkout(&number, total).await;
+    toss.approve(&key, &number, total).await;
+    assert_eq!(
+        order_status(&app, id).await,
+        "pending",
+        "the shop never heard of it"
+    );
+
+    let paid = target_shop::payments::settle_pending(app.state.clone()).await;
+    assert_eq!(paid, 1);
+    assert_eq!(order_status(&app, id).await, "paid");
+    assert_eq!(payments(&app, id).await, [(key.clone(), "DONE".into())]);
+    assert_eq!(stock(&app, ids[0]).await, (9_998, 0, 9_998));
+    assert_eq!(reservation_statuses(&app, id).await, ["committed"]);
+    assert_eq!(order_status(&app, other).await, "pending");
+    let stats = toss.stats().await;
+    assert_eq!(
+        stats["approved"]["count"], 1,
+        "never confirmed twice: {stats}"
+    );
+    // A second settling (another web process starting) finds nothing left to do.
+    assert_eq!(
+        target_shop::payments::settle_pending(app.state.clone()).await,
+        0
+    );
+    assert_eq!(payments(&app, id).await, [(key, "DONE".into())]);
+}
+
 pub async fn a_timed_out_confirm_answers_503_and_a_retry_pays(app: TestApp) {
     let toss = TossMock::start().await;
     let app = app.with_toss(&toss).await;

@@ -69,6 +69,18 @@ impl TossMock {
         body["paymentKey"].as_str().unwrap().to_string()
     }
 
+    /// Toss approving `key` with no shop listening: what a shop killed in the middle of its
+    /// confirm leaves behind.
+    pub async fn approve(&self, key: &str, order_number: &str, amount: i64) {
+        let response = self
+            .request(Method::POST, "/v1/payments/confirm")
+            .json(&json!({"paymentKey": key, "orderId": order_number, "amount": amount}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+
     /// `PUT /__mock/chaos`: replaces the chaos settings.
     pub async fn chaos(&self, settings: Value) {
         let response = self

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod faults;
+mod locust;
 mod phases;
 mod repro;
 mod world;
@@ -30,6 +32,10 @@ fn all() -> Vec<(&'static str, Test)> {
         phases::a_payment_phase_on_scarce_hot_products_reconciles,
         phases::commit_then_drop_chaos_still_reconciles,
         phases::the_no_lock_fault_is_caught_by_the_reconciliation,
+        faults::a_bad_inject_spec_is_refused_before_anything_starts,
+        faults::the_chaos_phase_rides_out_redis_postgres_and_toss_faults,
+        faults::a_killed_mock_and_shop_come_back_and_the_books_still_reconcile,
+        locust::two_loadgen_workers_drive_the_shop_under_a_real_locust_master,
         repro::every_repro_shows_its_symptom_with_the_bug_and_not_after_the_fix,
     ]
 }

@@ -64,7 +64,7 @@ fn finding_ids(summary: &std::path::Path) -> Vec<&'static str> {
 /// tests need it), else `cargo xtask`. `cargo run -p xtask` resolves features for xtask alone, so
 /// on a fresh checkout it would compile most dependencies a second time (about a quarter of an
 /// hour on two cores) for the same program.
-fn xtask() -> Command {
+pub fn xtask() -> Command {
     let built = std::env::current_exe()
         .ok()
         .and_then(|test| Some(test.parent()?.parent()?.join("xtask")))

@@ -139,7 +139,23 @@ pub async fn loadgen(args: &[&str]) -> u8 {
         loadgen::cli::Command::Run(args) => loadgen::cli::run(*args).await.unwrap(),
         loadgen::cli::Command::Scenarios
         | loadgen::cli::Command::Compare(_)
-        | loadgen::cli::Command::Merge(_) => unreachable!(),
+        | loadgen::cli::Command::Merge(_)
+        | loadgen::cli::Command::Worker(_) => unreachable!(),
+    }
+}
+
+/// `loadgen worker ARGS...` in this process; returns its exit code.
+pub async fn loadgen_worker(args: Vec<String>) -> u8 {
+    use clap::Parser as _;
+    let cli = loadgen::cli::Cli::try_parse_from(
+        ["loadgen".to_owned(), "worker".to_owned()]
+            .into_iter()
+            .chain(args),
+    )
+    .unwrap();
+    match cli.command {
+        loadgen::cli::Command::Worker(args) => loadgen::cli::worker::run(&args).await.unwrap(),
+        _ => unreachable!(),
     }
 }
 

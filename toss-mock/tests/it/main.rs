@@ -18,5 +18,6 @@ mod idempotency;
 mod input;
 mod lookup;
 mod mock_api;
+mod openapi;
 mod security;
 mod test_codes;

@@ -394,6 +394,7 @@ mod tests {
             findings: Vec::new(),
             reconciliation: None,
             baseline: None,
+            faults: None,
         }
     }
 
