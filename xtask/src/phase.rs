@@ -152,9 +152,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Checked before the build: a second recorded stack would orphan the first.
         up::clear_stale_record(&record_path).await?;
     }
+    let stack_config = fault::stack_config(args.stack.config(), &faults).await;
     if args.host.is_none() {
         // Before the build: a machine that cannot run the stack hears so in seconds.
-        let provider = crate::provider::ensure(&args.stack.config()).await?;
+        let provider = crate::provider::ensure(&stack_config).await?;
         fault::check_provider(&faults, provider)?;
     }
     let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock", "fixtures"])?;
@@ -171,7 +172,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(code));
     }
 
-    let mut stack = Stack::start(&args.stack.config())
+    let mut stack = Stack::start(&stack_config)
         .await
         .context("starting PostgreSQL and Redis")?;
     let binaries = Binaries {

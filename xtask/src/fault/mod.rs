@@ -51,6 +51,32 @@ pub fn plan(
     spec::plan(injects, length).context("--inject")
 }
 
+/// The stack to start: as asked, except that `--provider auto` with a PostgreSQL restart takes the
+/// local servers when the machine has them (`check_provider` would refuse the docker stack that
+/// auto prefers).
+pub async fn stack_config(
+    config: fixtures::stack::StackConfig,
+    plan: &[Spec],
+) -> fixtures::stack::StackConfig {
+    use fixtures::stack::{Provider, StackConfig};
+    let restarts = plan.iter().any(|s| s.kind == spec::Kind::PostgresRestart);
+    if config.provider != Provider::Auto || !restarts || config.database_url.is_some() {
+        return config;
+    }
+    let local = StackConfig {
+        provider: Provider::Local,
+        ..config.clone()
+    };
+    if fixtures::stack::choose(&local).await.is_ok() {
+        eprintln!(
+            "stack: local servers for --inject postgres-restart (a Docker container's restart \
+             would empty its tmpfs data directory)"
+        );
+        return local;
+    }
+    config
+}
+
 /// Faults on the stack need a stack this command owns, and a PostgreSQL restart the local
 /// provider's (the docker provider's data directory is a tmpfs a container restart empties).
 pub fn check_provider(plan: &[Spec], provider: fixtures::stack::Provider) -> anyhow::Result<()> {
@@ -66,7 +92,7 @@ pub fn check_provider(plan: &[Spec], provider: fixtures::stack::Provider) -> any
             ),
             Provider::Docker if s.kind == Kind::PostgresRestart => anyhow::bail!(
                 "--inject {:?}: the docker provider keeps PostgreSQL's data on a tmpfs, which a \
-                 container restart empties: use --provider local",
+                 container restart empties: use --provider local (PostgreSQL's server installed)",
                 s.text
             ),
             _ => {}
