@@ -128,6 +128,18 @@ pub(super) fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
         .map_err(|e| anyhow::anyhow!("{flag} {text:?} is not a duration (90s, 5m, 1h30m): {e}"))
 }
 
+/// `--var KEY=VALUE`s, in order.
+pub(super) fn parse_vars(vars: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    vars.iter()
+        .map(|v| {
+            let (k, val) = v
+                .split_once('=')
+                .with_context(|| format!("--var {v:?}: write KEY=VALUE"))?;
+            Ok((k.trim().to_owned(), val.to_owned()))
+        })
+        .collect()
+}
+
 pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
     let wanted = args
         .shard
@@ -192,12 +204,7 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
     }
     verdict::validate(&thresholds, &scenario.endpoints, plan.stages.len())?;
     let mut vars = phase.as_ref().map(|p| p.vars.clone()).unwrap_or_default();
-    for v in &args.vars {
-        let (k, val) = v
-            .split_once('=')
-            .with_context(|| format!("--var {v:?}: write KEY=VALUE"))?;
-        vars.push((k.trim().to_owned(), val.to_owned()));
-    }
+    vars.extend(parse_vars(&args.vars)?);
     let phase_outputs = phase
         .as_ref()
         .map(|p| p.outputs.clone())

@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-
 use super::WorkerArgs;
-use super::plan::duration;
+use super::plan::{duration, parse_vars};
 use crate::diagnosis::ScenarioFacts;
 use crate::outcome::{self, Measured, RunFacts};
 use crate::phase::Outputs;
@@ -28,13 +26,7 @@ pub async fn run(args: &WorkerArgs) -> anyhow::Result<u8> {
         insecure: args.insecure,
         http2: false,
     })?;
-    let mut vars = Vec::new();
-    for v in &args.vars {
-        let (k, val) = v
-            .split_once('=')
-            .with_context(|| format!("--var {v:?}: write KEY=VALUE"))?;
-        vars.push((k.trim().to_owned(), val.to_owned()));
-    }
+    let vars = parse_vars(&args.vars)?;
     let max_run_time = duration("--max-run-time", &args.max_run_time)?;
     if max_run_time < Duration::from_secs(1) {
         anyhow::bail!("--max-run-time must be at least 1s");

@@ -75,13 +75,9 @@ impl Link {
     pub fn reconnect(&self) {
         let _ = self.outbox.0.send(Out::Reconnect);
     }
-
-    /// Sends what is queued (for at most `LINGER`) and closes.
-    pub fn close(self) {
-        // Drop does it.
-    }
 }
 
+/// Sends what is queued (for at most `LINGER`) and closes.
 impl Drop for Link {
     fn drop(&mut self) {
         let _ = self.outbox.0.send(Out::Close);

@@ -149,12 +149,13 @@ where
     );
     let ending = worker.serve(&mut shutdown).await;
     worker.finish_test().await;
-    worker.send_stats(None).await;
+    worker.send_stats().await;
     if ending.as_ref().is_ok_and(|e| *e != Ending::MasterQuit) {
         worker.send("quit", Value::Nil);
     }
     heartbeats.abort();
-    worker.link.close();
+    // Dropping the link sends what is queued (the last report, the quit) and closes it.
+    drop(worker);
     ending
 }
 
@@ -268,7 +269,7 @@ where
                         );
                     }
                 }
-                _ = report.tick() => self.send_stats(None).await,
+                _ = report.tick() => self.send_stats().await,
                 ended = async { (&mut self.test.as_mut()?.end).await.ok() }, if self.test.is_some() => {
                     tracing::warn!(
                         "this worker's test reached --max-run-time ({:?}): leaving the master",
@@ -435,14 +436,13 @@ where
     }
 
     /// The `stats` message: the running test's counts since the last, or an empty report.
-    async fn send_stats(&mut self, report: Option<LocustReport>) {
-        let report = match (report, &self.test) {
-            (Some(r), _) => r,
-            (None, Some(test)) => match test.controller.take_locust_report().await {
+    async fn send_stats(&self) {
+        let report = match &self.test {
+            Some(test) => match test.controller.take_locust_report().await {
                 Ok(Some(r)) => r,
                 _ => return,
             },
-            (None, None) => LocustReport::empty(crate::engine::unix_now()),
+            None => LocustReport::empty(crate::engine::unix_now()),
         };
         let counts = self.counts.clone();
         self.send_report(&report, &counts);
