@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CI: docker-compose.yml end to end. Builds the release binaries and (where the official images
+# CI: docker-compose.yml end to end. Takes the binaries in SHOPLOAD_BIN_DIR (CI: the test build's)
+# or builds them in release, and (where the official images
 # cannot be pulled) the Debian stand-ins, brings the stack up as the compose project `shopload-ci`
 # (never a user's own), waits for the shop's health check, runs the smoke phase against it from the
 # host (`cargo xtask phase smoke --host ...`) and once more from inside with the `load` profile, then
@@ -73,10 +74,27 @@ if ! out=$(docker run --rm "$base" true 2>&1); then
   exit 0
 fi
 
-section "compose smoke: release binaries"
-started=$SECONDS
-cargo build --release --locked -p xtask -p target-shop -p toss-mock -p loadgen -p fixtures
-echo "built in $((SECONDS - started)) s"
+# SHOPLOAD_BIN_DIR (CI: target/debug, what `cargo test --workspace` built) names binaries already
+# built: the images and the host's loadgen take them, and nothing is compiled here. Else a release
+# build, as a user makes one.
+if [ -n "${SHOPLOAD_BIN_DIR:-}" ]; then
+  section "compose smoke: binaries from $SHOPLOAD_BIN_DIR"
+  bin_dir=$(realpath --relative-to=. "$SHOPLOAD_BIN_DIR")
+  for program in xtask target-shop toss-mock loadgen fixtures; do
+    if [ ! -x "$bin_dir/$program" ]; then
+      echo "compose smoke: SHOPLOAD_BIN_DIR has no $bin_dir/$program"
+      exit 1
+    fi
+  done
+  export SHOPLOAD_XTASK="$PWD/$bin_dir/xtask"
+else
+  section "compose smoke: release binaries"
+  started=$SECONDS
+  cargo build --release --locked -p xtask -p target-shop -p toss-mock -p loadgen -p fixtures
+  echo "built in $((SECONDS - started)) s"
+  bin_dir=target/release
+fi
+export SHOPLOAD_IMAGE_BIN_DIR=$bin_dir
 
 section "compose smoke: up"
 reports="reports/compose-smoke-$(date +%Y%m%d-%H%M%S)"
@@ -119,8 +137,8 @@ compose ps
 # The phase's 10 users at 2/s, for 20 s (given, so a change to smoke.toml does not lengthen CI).
 section "compose smoke: cargo xtask phase smoke --host http://127.0.0.1:8000"
 set +e
-# CI hands over the xtask binary its tests built: `cargo xtask` resolves features for xtask alone
-# and would compile most dependencies once more.
+# CI hands over the xtask binary its tests built (SHOPLOAD_BIN_DIR above), which takes the other
+# programs from the same directory.
 ${SHOPLOAD_XTASK:-cargo xtask} phase smoke --host http://127.0.0.1:8000 --users 10 --spawn-rate 2 --run-time 20s \
   --report-dir "$reports/phase"
 phase_status=$?
@@ -131,7 +149,7 @@ echo "phase exit code: $phase_status"
 # Nginx made at start-up (README: HTTPS).
 section "compose smoke: loadgen through Nginx over HTTPS (https://127.0.0.1:8443)"
 set +e
-target/release/loadgen run --host https://127.0.0.1:8443 --ca-cert "$SHOPLOAD_CERTS/ca.pem" \
+"$bin_dir/loadgen" run --host https://127.0.0.1:8443 --ca-cert "$SHOPLOAD_CERTS/ca.pem" \
   --scenario browse -u 10 -t 20s --headless --csv "$reports/tls" --json "$reports/tls.json"
 tls_status=$?
 set -e
@@ -171,7 +189,7 @@ SHOPLOAD_SHARDS=2 SHOPLOAD_SHARDS_DIR="$PWD/$shards" LOADGEN_USERS=10 LOADGEN_SP
   LOADGEN_RUN_TIME=10s LOADGEN_START_AT=$(($(date +%s) + 10)) \
   compose --profile shards up --no-color --scale loadgen-shard=2 loadgen-shard
 shards_up=$?
-target/release/loadgen merge "$shards" --json "$reports/merged.json" --csv "$reports/merged" \
+"$bin_dir/loadgen" merge "$shards" --json "$reports/merged.json" --csv "$reports/merged" \
   --html "$reports/merged.html"
 merge_status=$?
 set -e

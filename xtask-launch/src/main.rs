@@ -2,9 +2,10 @@
 //! machine building it is the whole first build (minutes). This program compiles in a second and
 //! does what must not wait for that build:
 //! 1. for the commands that start PostgreSQL and Redis, a coarse check that some provider can:
-//!    both URLs given, a Docker engine that answers (its images are settled later, by xtask, which
-//!    builds the Debian stand-ins when nothing can be pulled), or local `initdb`, `postgres` and
-//!    `redis-server`; none of these fails now, with what to install;
+//!    both URLs given, a Docker engine that answers with its images present, pullable or
+//!    buildable (xtask builds the Debian stand-ins when nothing can be pulled; that needs
+//!    debootstrap), or local `initdb`, `postgres` and `redis-server`; none of these fails now,
+//!    with what to install;
 //! 2. one release build of xtask and the four binaries together (cargo resolves the features of
 //!    all five at once, so the tree is compiled once), cargo's progress shown, with a line saying
 //!    how long a first build takes;
@@ -154,6 +155,15 @@ fn provider_possible(args: &[OsString]) -> Result<(), String> {
              failed); start it, or use --provider local"
                 .into(),
         ),
+        "docker" => images_possible(),
+        // Auto takes Docker when it answers and has (or can get) its images, else local servers.
+        "auto" if !urls && docker() => images_possible().or_else(|why| {
+            if missing_local().is_empty() {
+                Ok(())
+            } else {
+                Err(why)
+            }
+        }),
         "local" => match missing_local() {
             missing if missing.is_empty() => Ok(()),
             missing => Err(format!(
@@ -171,4 +181,43 @@ fn provider_possible(args: &[OsString]) -> Result<(), String> {
         },
         _ => Ok(()),
     }
+}
+
+/// Docker answers: its images are there, can be pulled, or can be built (the Debian stand-ins need
+/// debootstrap); Err with what to install otherwise. Images named by the environment are xtask's
+/// to check.
+fn images_possible() -> Result<(), String> {
+    let given = std::env::var_os("SHOPLOAD_POSTGRES_IMAGE").is_some()
+        || std::env::var_os("SHOPLOAD_REDIS_IMAGE").is_some();
+    let docker_ok = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let present = |pair: [&str; 2]| docker_ok(&["image", "inspect", pair[0], pair[1]]);
+    let ok = given
+        || present(["postgres:16-alpine", "redis:7-alpine"])
+        || present(["shopload/postgres:15-bookworm", "shopload/redis:7-bookworm"])
+        || on_path("debootstrap")
+        // A registry's "no" comes at once (no such host); only reached without debootstrap.
+        || docker_ok(&["pull", "-q", "postgres:16-alpine"]);
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "Docker answers but has no postgres:16-alpine or redis:7-alpine image and cannot \
+             pull them (no registry); their Debian stand-ins are built here with debootstrap: \
+             `apt-get install debootstrap`, or `apt-get install postgresql redis-server` for \
+             local servers"
+                .into(),
+        )
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

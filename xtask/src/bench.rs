@@ -9,8 +9,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use fixtures::stack::Stack;
 
+use crate::binaries::build_release;
 use crate::stack_args::StackArgs;
-use crate::workspace;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -189,61 +189,4 @@ fn seed_runs(
 fn seconds_in(summary: &str) -> Option<f64> {
     let after = summary.split(" in ").nth(1)?;
     after.split_whitespace().next()?.parse().ok()
-}
-
-/// What every release build of the workspace selects (xtask-launch's list too).
-const RELEASE_PACKAGES: [&str; 5] = ["xtask", "loadgen", "target-shop", "toss-mock", "fixtures"];
-
-/// Builds `package` in release mode once (incremental) and returns its binary.
-pub fn build_release(package: &str) -> anyhow::Result<PathBuf> {
-    Ok(build_release_all(&[package])?.remove(0))
-}
-
-/// Builds several packages' release binaries: always the same release build as `cargo xtask`
-/// makes first (`xtask-launch`: xtask and the four binaries together), so cargo resolves the
-/// same features and every dependency compiled then is reused; a build for fewer packages would
-/// resolve others and compile part of the tree again.
-pub fn build_release_all(packages: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
-    eprintln!(
-        "building the release binaries ({}): seconds after `cargo xtask`'s own build (a first \
-         build on 2 cores: 5-15 minutes)",
-        packages.join(", ")
-    );
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    // Cargo's own progress (a bar on a terminal, a line per crate otherwise): a first build takes
-    // minutes and must not look like a hang.
-    command.args(["build", "--release"]);
-    for p in RELEASE_PACKAGES {
-        command.args(["-p", p]);
-    }
-    // `cargo xtask` (cargo run) hands xtask its own package's variables; build scripts that
-    // watch them (ring's watches CARGO_MANIFEST_DIR) would then rerun and rebuild half the tree
-    // that a plain `cargo build --release` in a shell had just built.
-    for (name, _) in std::env::vars_os() {
-        let name_str = name.to_string_lossy();
-        if name_str.starts_with("CARGO_PKG_")
-            || name_str.starts_with("CARGO_MANIFEST_")
-            || matches!(
-                name_str.as_ref(),
-                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
-            )
-        {
-            command.env_remove(&name);
-        }
-    }
-    let status = command
-        .current_dir(workspace::root())
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!(
-            "cargo build --release -p {} failed",
-            RELEASE_PACKAGES.join(" -p ")
-        );
-    }
-    Ok(packages
-        .iter()
-        .map(|p| workspace::root().join("target").join("release").join(p))
-        .collect())
 }

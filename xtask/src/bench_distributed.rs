@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use launcher::{free_port, procfs};
 
-use crate::bench::build_release;
 use crate::bench_loadgen::{CONNECTIONS, SECONDS, nginx, which, workdir};
 use crate::bench_rounds::Rounds;
+use crate::binaries::build_release;
 
 /// One configuration's figures, from the master's point of view.
 struct Distributed {

@@ -17,8 +17,8 @@ use anyhow::{Context, bail};
 use launcher::{Launch, Service, free_port, procfs};
 use nix::sys::resource::{UsageWho, getrusage};
 
-use crate::bench::build_release;
 use crate::bench_rounds::Rounds;
+use crate::binaries::build_release;
 use crate::workspace;
 
 pub(crate) const CONNECTIONS: &str = "50";

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use fixtures::stack::{Provider, Stack};
 use launcher::{Launch, free_port};
 
-use crate::bench::build_release;
+use crate::binaries::build_release;
 use crate::stack_args::StackArgs;
 use crate::workspace;
 

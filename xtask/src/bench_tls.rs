@@ -10,11 +10,11 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
-use crate::bench::build_release;
 use crate::bench_loadgen::{
     Client, locust_run, measure, nginx, trivial_run, which, workdir, wrk_run,
 };
 use crate::bench_rounds::Rounds;
+use crate::binaries::build_release;
 
 pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
     for tool in ["nginx", "wrk", "taskset", "openssl"] {

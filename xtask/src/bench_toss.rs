@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use launcher::{Launch, Service, free_port, procfs};
 
-use crate::bench::build_release;
+use crate::binaries::build_release;
 use crate::workspace;
 
 const PAYERS: usize = 500;

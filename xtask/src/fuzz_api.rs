@@ -19,8 +19,9 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, bail};
 use fixtures::stack::Stack;
 
+use crate::binaries::BinArgs;
 use crate::stack_args::StackArgs;
-use crate::{bench, services, workspace};
+use crate::{services, workspace};
 
 /// A seeded user (fixtures' plan) whose token the shop's run carries.
 const USER: &str = "load_test_user_1";
@@ -40,15 +41,13 @@ pub struct Args {
     /// Only this server: shop or mock (both by default)
     #[arg(long, value_parser = ["shop", "mock"])]
     pub only: Option<String>,
-    /// Take target-shop, toss-mock and fixtures from this directory (e.g. target/debug after
-    /// `cargo test`) instead of the release build
-    #[arg(long, env = "SHOPLOAD_BIN_DIR")]
-    pub bin_dir: Option<PathBuf>,
     /// Where the servers' logs and schemathesis's JUnit reports go
     #[arg(long, default_value_os_t = workspace::root().join("target").join("fuzz-api"))]
     pub report_dir: PathBuf,
     #[command(flatten)]
     pub stack: StackArgs,
+    #[command(flatten)]
+    pub bins: BinArgs,
 }
 
 pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
@@ -58,35 +57,20 @@ pub async fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     args.report_dir = std::path::absolute(&args.report_dir).context("--report-dir")?;
     std::fs::create_dir_all(&args.report_dir)
         .with_context(|| format!("creating {}", args.report_dir.display()))?;
-    let (shop, mock, fixtures) = match &args.bin_dir {
-        Some(dir) => (
-            existing(dir, "target-shop")?,
-            existing(dir, "toss-mock")?,
-            existing(dir, "fixtures")?,
-        ),
-        None => {
-            crate::provider::ensure(&args.stack.config()).await?;
-            let built = bench::build_release_all(&["target-shop", "toss-mock", "fixtures"])?;
-            (built[0].clone(), built[1].clone(), built[2].clone())
-        }
-    };
+    if args.bins.bin_dir.is_none() {
+        // Before the build: a machine that cannot run the stack hears so in seconds.
+        crate::provider::ensure(&args.stack.config()).await?;
+    }
+    let programs = args
+        .bins
+        .programs(&["target-shop", "toss-mock", "fixtures"])?;
+    let (shop, mock, fixtures) = (&programs[0], &programs[1], &programs[2]);
     let stack = Stack::start(&args.stack.config())
         .await
         .context("starting PostgreSQL and Redis")?;
-    let result = with_stack(&args, &stack, &schemathesis, &shop, &mock, &fixtures).await;
+    let result = with_stack(&args, &stack, &schemathesis, shop, mock, fixtures).await;
     stack.stop().await.context("stopping the stack")?;
     result
-}
-
-fn existing(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let path = dir.join(name);
-    if !path.is_file() {
-        bail!(
-            "--bin-dir: no {} (build it with `cargo build -p {name}`)",
-            path.display()
-        );
-    }
-    Ok(path)
 }
 
 async fn with_stack(

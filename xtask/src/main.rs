@@ -12,6 +12,7 @@ mod bench_shop;
 mod bench_tls;
 mod bench_toss;
 mod bench_web;
+mod binaries;
 mod down;
 mod fault;
 mod fuzz_api;

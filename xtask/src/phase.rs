@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use fixtures::reconcile::{self, Before};
 use fixtures::stack::Stack;
 
-use crate::bench::build_release_all;
+use crate::binaries::BinArgs;
 use crate::fault::{self, apply::Children};
 use crate::services;
 use crate::stack_args::StackArgs;
@@ -130,6 +130,8 @@ pub struct Args {
     pub web_auth: Option<String>,
     #[command(flatten)]
     pub stack: StackArgs,
+    #[command(flatten)]
+    pub bins: BinArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -158,7 +160,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let provider = crate::provider::ensure(&stack_config).await?;
         fault::check_provider(&faults, provider)?;
     }
-    let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock", "fixtures"])?;
+    let binaries = args
+        .bins
+        .programs(&["loadgen", "target-shop", "toss-mock", "fixtures"])?;
     let (loadgen, shop, mock, fixtures) = (&binaries[0], &binaries[1], &binaries[2], &binaries[3]);
 
     if let Some(host) = &args.host {

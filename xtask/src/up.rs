@@ -41,8 +41,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    // Where the data lives: the state dir, or the system temp dir when running as root under a
+    // directory the postgres user cannot enter.
+    let data = stack
+        .record()
+        .data_dir
+        .map(|dir| format!(", data in {}", dir.display()))
+        .unwrap_or_default();
     note(&format!(
-        "{} stack up; Ctrl-C stops it and removes its data",
+        "{} stack up{data}; Ctrl-C stops it and removes its data",
         stack.provider()
     ));
     shutdown_signal().await;

@@ -3,6 +3,8 @@
 //! holds at most one connection per origin: the shop, and the Toss mock's checkout.
 
 mod http1;
+#[cfg(test)]
+mod http1_props;
 mod http2;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,6 @@
 //! each step goes to `target/tmp/ui-screenshots/`.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,9 +13,11 @@ use serde_json::{Value, json};
 use crate::stub::{Server, scenario};
 use crate::web::{PACED, STATS_HEADER, Ui};
 
-/// A chromedriver process and one browser session in it.
+/// A chromedriver process and one browser session in it. chromedriver runs through the launcher,
+/// in a process group of its own: the chromium it starts is in that group too, so a test that
+/// fails half-way leaves no browser behind (dropping the service kills the group).
 struct Browser {
-    driver: tokio::process::Child,
+    driver: Option<launcher::Service>,
     base: String,
     http: reqwest::Client,
     shots: PathBuf,
@@ -24,35 +25,26 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = tokio::process::Command::new("chromedriver")
+        let port = launcher::free_port().unwrap();
+        let log =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chromedriver-{port}.log"));
+        let base = format!("http://127.0.0.1:{port}");
+        let driver = launcher::Launch::new("chromedriver", log)
             .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
+            .health(format!("{base}/status"))
+            .start()
+            .await
             .unwrap_or_else(|e| {
                 panic!(
-                    "this test drives a real browser: chromedriver could not start ({e}); install \
-                     Debian's chromium and chromium-driver (.ci/run does)"
+                    "this test drives a real browser: chromedriver did not start ({e}); install \
+                     Debian's chromium and chromium-driver"
                 )
             });
-        let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if http.get(format!("{base}/status")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
         std::fs::create_dir_all(&shots).unwrap();
         let mut b = Self {
-            driver,
+            driver: Some(driver),
             base,
             http,
             shots,
@@ -180,9 +172,14 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.start_kill();
+impl Browser {
+    /// Ends the session (chromedriver quits chromium), then chromedriver itself.
+    async fn quit(mut self) {
+        let answer = self.http.delete(&self.base).send().await.unwrap();
+        assert!(answer.status().is_success(), "DELETE session: {answer:?}");
+        if let Some(driver) = self.driver.take() {
+            driver.stop().await.unwrap();
+        }
     }
 }
 
@@ -278,5 +275,6 @@ async fn a_user_runs_the_plans_workflow_in_chromium() {
             b.text("#stats-table").await.contains("Aggregated")
         }
     );
+    b.quit().await;
     drop(ui);
 }

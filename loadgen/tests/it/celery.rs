@@ -11,22 +11,14 @@ use std::time::Duration;
 use crate::monitors::stack;
 use crate::stub::{self, loadgen, summary, text};
 
-/// A program of the project's venv (`.ci/run` makes it; `SHOPLOAD_VENV` names another), or a
-/// failure that says how to make it.
+/// A program of the project's venv (`target/venv`, made on first use from `.ci/requirements.txt`;
+/// `SHOPLOAD_VENV` names another, already made), or a failure that says what is missing.
 pub fn venv_bin(program: &str) -> PathBuf {
-    let venv = std::env::var_os("SHOPLOAD_VENV").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv"),
-        PathBuf::from,
-    );
-    let bin = venv.join("bin").join(program);
-    assert!(
-        bin.exists(),
-        "{} is missing: this test runs the real {program} from the project's Python venv \
-         (`bash .ci/run` makes it, or: python3 -m venv target/venv && target/venv/bin/pip \
-         install -r .ci/requirements.txt)",
-        bin.display()
-    );
-    bin
+    let given = std::env::var_os("SHOPLOAD_VENV").map(PathBuf::from);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    fixtures::venv::program(&root, given.as_deref(), program).unwrap_or_else(|e| {
+        panic!("this test runs the real {program} from the project's venv: {e}")
+    })
 }
 
 const TASKS: &str = r#"

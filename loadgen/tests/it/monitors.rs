@@ -129,6 +129,25 @@ async fn some_work(db: &str, redis_url: &str, prefix: &str) {
     }
 }
 
+/// Finishes the monitors as soon as what they published satisfies `enough` (a wait on the
+/// condition, not a guess at how long it takes); fails saying what it waited for after 30 s.
+async fn finish_when(
+    running: monitor::Monitors,
+    what: &str,
+    enough: impl Fn(&monitor::Server) -> bool,
+) -> monitor::Server {
+    let mut live = running.live();
+    let waited = tokio::time::timeout(Duration::from_secs(30), live.wait_for(|s| enough(s)))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    assert!(
+        waited,
+        "the monitors did not {what} within 30 s; they published: {:#?}",
+        *live.borrow()
+    );
+    running.finish().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitors_fill_plausible_series_from_real_servers() {
     let stack = stack().await;
@@ -147,9 +166,16 @@ async fn monitors_fill_plausible_series_from_real_servers() {
     let connected = monitor::connect(&config).await;
     let running = connected.start(Instant::now());
     some_work(stack.database_url(), stack.redis_url(), &prefix).await;
-    // Samples at 1 s, 2 s and 3 s.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let server = running.finish().await;
+    // Two samples of every monitor (at 1 s and 2 s): a rate needs two.
+    let points = |n: Option<usize>| n.is_some_and(|n| n >= 2);
+    let server = finish_when(running, "take two samples each", |s| {
+        points(s.postgres.as_ref().map(|p| p.points.len()))
+            && points(s.redis.as_ref().map(|r| r.points.len()))
+            && points(s.metrics.as_ref().map(|m| m.points.len()))
+            && s.processes.len() == 2
+            && s.processes.iter().all(|p| p.points.len() >= 2)
+    })
+    .await;
     metrics.abort();
 
     assert!(server.notes.is_empty(), "{:#?}", server.notes);
@@ -260,8 +286,10 @@ async fn a_database_without_pg_stat_statements_is_a_note_not_an_error() {
         ..Config::default()
     };
     let running = monitor::connect(&config).await.start(Instant::now());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let server = running.finish().await;
+    let server = finish_when(running, "sample the connections", |s| {
+        s.postgres.as_ref().is_some_and(|p| !p.points.is_empty())
+    })
+    .await;
     let pg = server
         .postgres
         .as_ref()

@@ -224,7 +224,8 @@ async fn a_target_that_dies_mid_run_is_counted_and_the_run_reports() {
             .await
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    // Some requests answered before the target dies.
+    server.wait_served(20).await;
     server.kill().await;
     let out = run.await.unwrap();
     assert_eq!(

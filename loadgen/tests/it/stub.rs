@@ -26,6 +26,8 @@ struct Stub {
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// Requests answered so far: what a test waits on instead of a guessed sleep.
+    served: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -70,6 +72,18 @@ impl Server {
                 get(|| async { "# TYPE shop_jobs_backlog gauge\nshop_jobs_backlog 0\n" }),
             )
             .with_state(stub);
+        let served = Arc::<AtomicU64>::default();
+        let counter = Arc::clone(&served);
+        let app = app.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = Arc::clone(&counter);
+                async move {
+                    let response = next.run(request).await;
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    response
+                }
+            },
+        ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -83,6 +97,7 @@ impl Server {
         });
         Self {
             addr,
+            served,
             stop: Some(stop),
             handle: Some(handle),
         }
@@ -90,6 +105,19 @@ impl Server {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Waits until the server has answered `n` requests; fails after 30 s saying so.
+    pub async fn wait_served(&self, n: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.served.load(Ordering::Relaxed) < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the stub answered {} requests in 30 s, not {n}",
+                self.served.load(Ordering::Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Stops accepting and closes every connection (the target "dies").

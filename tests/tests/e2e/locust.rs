@@ -13,20 +13,13 @@ use crate::world::{Shop, World, loadgen_worker};
 const MASTER: &str = "from locust import HttpUser, task\n\n\
 class ShopUser(HttpUser):\n    @task\n    def nothing(self):\n        pass\n";
 
+/// Locust from the project's venv (made on first use; `SHOPLOAD_VENV` names another).
 fn locust() -> PathBuf {
-    let venv = std::env::var_os("SHOPLOAD_VENV").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv"),
-        PathBuf::from,
-    );
-    let bin = venv.join("bin/locust");
-    assert!(
-        bin.exists(),
-        "{} is missing: this test runs the real Locust master from the project's Python venv \
-         (`bash .ci/run` makes it, or: python3 -m venv target/venv && target/venv/bin/pip install \
-         -r .ci/requirements.txt)",
-        bin.display()
-    );
-    bin
+    let given = std::env::var_os("SHOPLOAD_VENV").map(PathBuf::from);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    fixtures::venv::program(&root, given.as_deref(), "locust").unwrap_or_else(|e| {
+        panic!("this test runs the real Locust master from the project's venv: {e}")
+    })
 }
 
 /// (requests, failures) of each row of the master's `_stats.csv`, by "METHOD name".

@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use fixtures::stack::Stack;
 
-use crate::bench::build_release_all;
+use crate::binaries::BinArgs;
 use crate::stack_args::StackArgs;
 use crate::workspace;
 use catalogue::{Repro, repros};
@@ -40,9 +40,9 @@ use runner::{Binaries, run_all};
     inline-jobs, oversell, job-backlog, missing-index, memory, misconfigured, nothing-listening, \
     shared-headers, pgbouncer, all")]
 pub struct Args {
-    /// What to reproduce: a name from --list, `401` for its three causes, or `all`
-    #[arg(required_unless_present = "list")]
-    pub name: Option<String>,
+    /// What to reproduce: names from --list (one or more), `401` for its three causes, or `all`
+    #[arg(required_unless_present = "list", value_name = "NAME")]
+    pub names: Vec<String>,
     /// List the reproductions with the plan's error each one shows
     #[arg(long)]
     pub list: bool,
@@ -59,6 +59,8 @@ pub struct Args {
     pub pgbouncer_image: String,
     #[command(flatten)]
     pub stack: StackArgs,
+    #[command(flatten)]
+    pub bins: BinArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -71,19 +73,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{:<17} every one above", "all");
         return Ok(ExitCode::SUCCESS);
     }
-    let name = args.name.as_deref().unwrap_or_default();
-    let chosen: Vec<&Repro> = match name {
-        "all" => all.iter().collect(),
-        "401" => all.iter().filter(|r| r.name.starts_with("401-")).collect(),
-        _ => all.iter().filter(|r| r.name == name).collect(),
-    };
-    if chosen.is_empty() {
-        let names: Vec<&str> = all.iter().map(|r| r.name).collect();
-        bail!(
-            "no reproduction named '{name}' (known: {}, 401, all)",
-            names.join(", ")
-        );
-    }
+    let chosen = choose(&all, &args.names)?;
+    let name = args.names.join("+");
     let report_dir = args.report_dir.clone().unwrap_or_else(|| {
         workspace::root().join("reports").join(format!(
             "repro-{name}-{}",
@@ -96,7 +87,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if chosen.iter().any(|r| r.uses_pgbouncer()) {
         connections::preflight(&args.pgbouncer_image)?;
     }
-    let binaries = build_release_all(&["loadgen", "target-shop", "toss-mock"])?;
+    let binaries = args
+        .bins
+        .programs(&["loadgen", "target-shop", "toss-mock"])?;
     let bins = Binaries {
         loadgen: binaries[0].clone(),
         shop: binaries[1].clone(),
@@ -123,5 +116,60 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         eprintln!("not reproduced: {}", failed.join(", "));
         Ok(ExitCode::from(1))
+    }
+}
+
+/// The repros `names` select, in the catalogue's order, each once: a repro's name, `401` for the
+/// three 401 causes, `all` for every one. Err naming an unknown name and the known ones.
+fn choose<'a>(all: &'a [Repro], names: &[String]) -> anyhow::Result<Vec<&'a Repro>> {
+    for name in names {
+        let known = matches!(name.as_str(), "all" | "401") || all.iter().any(|r| r.name == name);
+        if !known {
+            let names: Vec<&str> = all.iter().map(|r| r.name).collect();
+            bail!(
+                "no reproduction named '{name}' (known: {}, 401, all)",
+                names.join(", ")
+            );
+        }
+    }
+    let wanted = |r: &Repro| {
+        names.iter().any(|n| match n.as_str() {
+            "all" => true,
+            "401" => r.name.starts_with("401-"),
+            n => r.name == n,
+        })
+    };
+    Ok(all.iter().filter(|r| wanted(r)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(args: &[&str]) -> Vec<&'static str> {
+        let all = repros();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        choose(&all, &args)
+            .unwrap()
+            .iter()
+            .map(|r| r.name)
+            .collect()
+    }
+
+    #[test]
+    fn names_select_in_the_catalogues_order_each_once() {
+        let every: Vec<&str> = repros().iter().map(|r| r.name).collect();
+        assert_eq!(names(&["all"]), every);
+        assert_eq!(names(&["pool", "all"]), every);
+        assert_eq!(names(&["401"]), ["401-users", "401-expiry", "401-scheme"]);
+        assert_eq!(
+            names(&["memory", "405", "401-scheme", "405"]),
+            ["405", "401-scheme", "memory"]
+        );
+        let all = repros();
+        let Err(unknown) = choose(&all, &["pool".to_owned(), "pol".to_owned()]) else {
+            panic!("an unknown name is refused");
+        };
+        assert!(unknown.to_string().contains("no reproduction named 'pol'"));
     }
 }
