@@ -7,7 +7,6 @@
 //! outcome too: the start-up errors are reproductions of their own.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use fixtures::database::TemplateDatabase;
@@ -266,8 +265,8 @@ impl Run<'_> {
         let mut summary = read_summary()?;
         let statements = statements(db).await;
         let reconciliation = if matches!(variant.data, Data::HotStock(_)) {
-            // The worker drains the job backlog shortly after the last payment.
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            // The job backlog drains shortly after the last payment: `reconcile::check` waits for
+            // it (the jobs' effects against the paid orders, with a deadline), not a sleep here.
             let stats: Value = reqwest::get(format!("{}/__mock/stats", mock.url))
                 .await?
                 .json()
