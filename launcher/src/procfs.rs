@@ -107,6 +107,12 @@ pub fn comm(pid: u32) -> Option<String> {
     Some(comm.trim().to_owned()).filter(|c| !c.is_empty())
 }
 
+/// This machine's host name (`/proc/sys/kernel/hostname`), when it has one.
+pub fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_owned()).filter(|n| !n.is_empty())
+}
+
 /// Every process's `stat`, from one pass over `/proc`.
 pub fn all_stats() -> HashMap<u32, Stat> {
     let mut stats = HashMap::new();

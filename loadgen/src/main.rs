@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use loadgen::cli::{Cli, Command};
+use loadgen::cli::{Cli, Command, Invocation};
 
 fn main() -> ExitCode {
     // Clap's own errors (an unknown flag, a bad value) exit 2 with the usage.
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Merge(args) => match loadgen::cli::merge::run(&args) {
+        Command::Merge(args) => match loadgen::cli::merge::run(&args, &command_line()) {
             Ok(code) => ExitCode::from(code),
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         },
         Command::Worker(args) => {
             raise_open_files_limit();
-            block_on(loadgen::cli::worker::run(&args))
+            block_on(loadgen::cli::worker::run(&args, invocation()))
         }
         Command::Scenarios => {
             loadgen::cli::list_scenarios();
@@ -41,8 +41,25 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => {
             raise_open_files_limit();
-            block_on(loadgen::cli::run(*args))
+            block_on(loadgen::cli::run(*args, invocation()))
         }
+    }
+}
+
+fn command_line() -> Vec<String> {
+    std::env::args().collect()
+}
+
+/// The command line and Ctrl-C, for the library: only `main` reads them.
+fn invocation() -> Invocation {
+    Invocation {
+        command_line: command_line(),
+        interrupt: Box::pin(async {
+            // No handler could be installed: nothing can interrupt the run, as without a terminal.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }),
     }
 }
 

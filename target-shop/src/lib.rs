@@ -1,5 +1,5 @@
 //! The reference shop: on the wire a Django 5.2 + DRF 3.18 + simplejwt 5.5 backend
-//! (`../shared/spec/shop-api.md`), on axum, PostgreSQL and Redis, so a load test written against it
+//! (`docs/contracts/shop-api.md`), on axum, PostgreSQL and Redis, so a load test written against it
 //! runs unchanged against a team's real Django shop.
 //!
 //! `serve(config, listener, shutdown)` runs it on a listener the caller bound, with its job worker

@@ -11,7 +11,7 @@ use crate::{trend, verdict};
 
 /// Returns the exit code: 0 every threshold held (or, without any, no request failed), 1 one
 /// failed (or `--exit-code-on-error`); an `Err` is 2, the shards could not be merged.
-pub fn run(args: &MergeArgs) -> anyhow::Result<u8> {
+pub fn run(args: &MergeArgs, command_line: &[String]) -> anyhow::Result<u8> {
     // The rules first: a typo in one is found before any file is read.
     let asked = args
         .thresholds
@@ -28,7 +28,7 @@ pub fn run(args: &MergeArgs) -> anyhow::Result<u8> {
         mut results,
         mut thresholds,
         notes,
-    } = merge::merge(runs, super::shown_command(std::env::args()))?;
+    } = merge::merge(runs, super::shown_command(command_line.iter().cloned()))?;
     for t in asked {
         merge::add_rule(&mut thresholds, t);
     }

@@ -28,9 +28,29 @@ use crate::outcome::{self, Measured, RunFacts};
 use crate::phase::Outputs;
 use crate::report::{self, Results};
 
+/// What only the program knows, handed in by `main`: library code reads no arguments and
+/// installs no signal handler (ARCHITECTURE.md's invariant).
+pub struct Invocation {
+    /// The command line as typed, shown in the reports (a URL's password redacted).
+    pub command_line: Vec<String>,
+    /// Resolves when the user asks the program to stop (Ctrl-C): a run then ends its load and
+    /// still writes its reports. `main` makes it from the signal; a library caller passes its own.
+    pub interrupt: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Invocation {
+    /// For a caller nobody interrupts (a test, a program driving loadgen as a library).
+    pub fn uninterrupted(command_line: Vec<String>) -> Self {
+        Self {
+            command_line,
+            interrupt: Box::pin(std::future::pending()),
+        }
+    }
+}
+
 /// Runs `loadgen run`; returns the exit code (see the module's doc). Errors mean the run could not
 /// happen (exit 2).
-pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+pub async fn run(args: RunArgs, invocation: Invocation) -> anyhow::Result<u8> {
     let r = plan::resolve(&args)?;
     let tls = crate::client::tls::Tls::new(&crate::client::tls::TlsOptions {
         ca_cert: args.ca_cert.clone(),
@@ -44,8 +64,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         );
     }
     if !args.headless {
-        return ui::run(&args, r, tls).await;
+        return ui::run(&args, r, tls, invocation).await;
     }
+    let Invocation {
+        command_line,
+        interrupt,
+    } = invocation;
     let protocol = crate::client::preflight(&r.host, Some(&tls), Duration::from_secs(5)).await?;
     if args.http2 && protocol != "HTTP/2" {
         eprintln!(
@@ -116,10 +140,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let ctrl_c = {
         let controller = handle.controller();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("stopping: Ctrl-C (the report covers the run so far)");
-                controller.stop();
-            }
+            interrupt.await;
+            eprintln!("stopping: Ctrl-C (the report covers the run so far)");
+            controller.stop();
         })
     };
     let finished = handle.wait().await;
@@ -132,7 +155,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         host: r.host.to_string(),
         open_model,
         seed: args.seed,
-        command: shown_command(std::env::args()),
+        command: shown_command(command_line.into_iter()),
         tls_insecure: args.insecure,
         protocol: args.http2.then(|| protocol.to_owned()),
         shard: r.shard,

@@ -12,6 +12,7 @@ pub(super) async fn run(
     args: &RunArgs,
     r: Resolved,
     tls: crate::client::tls::Tls,
+    invocation: super::Invocation,
 ) -> anyhow::Result<u8> {
     if r.shard.is_some() || r.start_at.is_some() {
         anyhow::bail!("--shard and --start-at run without the web UI: add --headless");
@@ -76,7 +77,7 @@ pub(super) async fn run(
         phase: r.phase.as_ref().map(|p| p.name.clone()),
         outputs: r.outputs,
         csv_full_history: args.csv_full_history,
-        command: super::shown_command(std::env::args()),
+        command: super::shown_command(invocation.command_line.into_iter()),
         insecure: args.insecure,
     };
     // The bound address: --web-port 0 takes a free port, and this line says which.
@@ -101,9 +102,7 @@ pub(super) async fn run(
             autostart: args.autostart,
             autoquit: args.autoquit.map(Duration::from_secs),
         },
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        invocation.interrupt,
     )
     .await?;
     Ok(match results {

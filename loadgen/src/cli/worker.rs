@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::WorkerArgs;
 use super::plan::{duration, parse_vars};
+use super::{Invocation, WorkerArgs};
 use crate::diagnosis::ScenarioFacts;
 use crate::outcome::{self, Measured, RunFacts};
 use crate::phase::Outputs;
@@ -14,7 +14,7 @@ use crate::worker::{self, Ending, TestEnd, WorkerConfig};
 
 /// Returns the exit code: 0 when the master said quit (or Ctrl-C, or the time limit); an `Err`
 /// is 2 (no master, or it went away).
-pub async fn run(args: &WorkerArgs) -> anyhow::Result<u8> {
+pub async fn run(args: &WorkerArgs, invocation: Invocation) -> anyhow::Result<u8> {
     let scenario = Scenario::load(&args.scenario)?;
     let host = args
         .host
@@ -56,7 +56,7 @@ pub async fn run(args: &WorkerArgs) -> anyhow::Result<u8> {
         junit: None,
     };
     let facts = ScenarioFacts::of(&scenario);
-    let command = super::shown_command(std::env::args());
+    let command = super::shown_command(invocation.command_line.into_iter());
     let seed = args.seed;
     let on_test_end = move |finished: crate::engine::Finished, end: TestEnd| {
         let run = RunFacts {
@@ -79,12 +79,7 @@ pub async fn run(args: &WorkerArgs) -> anyhow::Result<u8> {
         );
         super::write_outputs(&results, &outputs, false)
     };
-    let shutdown = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let ending = worker::run(config, on_test_end, shutdown).await?;
+    let ending = worker::run(config, on_test_end, invocation.interrupt).await?;
     eprintln!(
         "loadgen: worker done: {}",
         match ending {

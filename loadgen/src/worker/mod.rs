@@ -512,10 +512,6 @@ fn own_cpu_seconds() -> f64 {
 
 /// Locust's node id: `hostname_<32 hex digits>`.
 pub fn node_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "loadgen".into());
+    let host = launcher::procfs::hostname().unwrap_or_else(|| "loadgen".into());
     format!("{host}_{}", uuid::Uuid::new_v4().simple())
 }

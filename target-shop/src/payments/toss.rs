@@ -1,4 +1,4 @@
-//! The Toss Payments v1 client (`../shared/spec/toss-mock.md`): Basic auth with the secret key
+//! The Toss Payments v1 client (`docs/contracts/toss-mock.md`): Basic auth with the secret key
 //! (`base64("key:")`), an `Idempotency-Key` on every POST, one timeout per call. An answer is a
 //! Payment, Toss's own refusal (`{"code","message"}`), or nothing usable: no answer in time, no
 //! connection, a dropped response, a body that is neither.

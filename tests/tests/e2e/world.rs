@@ -7,6 +7,7 @@ use std::time::Duration;
 use fixtures::seed::SeedPlan;
 pub use fixtures::world::World;
 use fixtures::world::WorldConfig;
+use loadgen::cli::Invocation;
 use tokio::sync::oneshot;
 
 /// The stack the environment asks for (`SHOPLOAD_PROVIDER`, default auto) and a template migrated
@@ -132,11 +133,18 @@ impl Shop {
 /// Runs loadgen in this process with `args` (after `loadgen run`); returns its exit code.
 pub async fn loadgen(args: &[&str]) -> u8 {
     use clap::Parser as _;
-    let cli =
-        loadgen::cli::Cli::try_parse_from(["loadgen", "run", "--headless"].iter().chain(args))
-            .unwrap();
+    let argv: Vec<String> = ["loadgen", "run", "--headless"]
+        .iter()
+        .chain(args)
+        .map(|a| (*a).to_owned())
+        .collect();
+    let cli = loadgen::cli::Cli::try_parse_from(&argv).unwrap();
     match cli.command {
-        loadgen::cli::Command::Run(args) => loadgen::cli::run(*args).await.unwrap(),
+        loadgen::cli::Command::Run(args) => {
+            loadgen::cli::run(*args, Invocation::uninterrupted(argv))
+                .await
+                .unwrap()
+        }
         loadgen::cli::Command::Scenarios
         | loadgen::cli::Command::Compare(_)
         | loadgen::cli::Command::Merge(_)
@@ -147,14 +155,17 @@ pub async fn loadgen(args: &[&str]) -> u8 {
 /// `loadgen worker ARGS...` in this process; returns its exit code.
 pub async fn loadgen_worker(args: Vec<String>) -> u8 {
     use clap::Parser as _;
-    let cli = loadgen::cli::Cli::try_parse_from(
-        ["loadgen".to_owned(), "worker".to_owned()]
-            .into_iter()
-            .chain(args),
-    )
-    .unwrap();
+    let argv: Vec<String> = ["loadgen".to_owned(), "worker".to_owned()]
+        .into_iter()
+        .chain(args)
+        .collect();
+    let cli = loadgen::cli::Cli::try_parse_from(&argv).unwrap();
     match cli.command {
-        loadgen::cli::Command::Worker(args) => loadgen::cli::worker::run(&args).await.unwrap(),
+        loadgen::cli::Command::Worker(args) => {
+            loadgen::cli::worker::run(&args, Invocation::uninterrupted(argv))
+                .await
+                .unwrap()
+        }
         _ => unreachable!(),
     }
 }
