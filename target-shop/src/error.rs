@@ -261,6 +261,21 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Whether a database connection died under the request (a restart, a terminated backend),
+    /// rather than its logic failing: what `reconnect` and a payment's recording act on.
+    pub fn connection_lost(&self) -> bool {
+        let Self::Internal(error) = self else {
+            return false;
+        };
+        error.chain().any(|cause| {
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(crate::reconnect::is_connection_lost)
+        })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(error) = &self {
@@ -273,12 +288,7 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("text/html; charset=utf-8"),
             );
             // For `reconnect::recover`: the pool's connections died, not this request's logic.
-            let lost = error.chain().any(|cause| {
-                cause
-                    .downcast_ref::<sqlx::Error>()
-                    .is_some_and(crate::reconnect::is_connection_lost)
-            });
-            if lost {
+            if self.connection_lost() {
                 response
                     .extensions_mut()
                     .insert(crate::reconnect::ConnectionLost);

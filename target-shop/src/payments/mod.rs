@@ -8,11 +8,15 @@
 //!   order's row lock, so two confirms of one order (or a confirm and the expiry sweep) cannot
 //!   both win; the payment table's partial unique index is the last line of defence.
 //! - Money approved for an order that expired meanwhile is refunded, and the row kept for audit.
+//! - Once Toss approved, the money is taken: a database that goes away while the payment is being
+//!   recorded (a restart) is waited out and the record written again on a fresh connection, for
+//!   up to [`RECORD_PATIENCE`]. The record is one transaction, so it lands once or not at all;
+//!   a retry that finds this very payment already recorded knows the lost attempt had committed.
 
 pub mod routes;
 pub mod toss;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -212,7 +216,7 @@ pub async fn settle_pending(state: AppState) -> usize {
         if !pays(&payment, order) {
             continue;
         }
-        match record(&state, order, payment).await {
+        match record(&state, order, payment, false).await {
             Ok(()) => {
                 paid += 1;
                 tracing::warn!(order = %order.order_number,
@@ -232,7 +236,11 @@ pub async fn settle_pending(state: AppState) -> usize {
     paid
 }
 
-/// Toss approved `payment`: recorded (`record`), then the confirm's answer.
+/// How long a payment Toss approved is written again while the database is away: longer than a
+/// PostgreSQL restart takes, shorter than a client's patience with a confirm.
+const RECORD_PATIENCE: Duration = Duration::from_secs(20);
+
+/// Toss approved `payment`: recorded (`record_approved`), then the confirm's answer.
 async fn finish(
     state: &AppState,
     user: AuthUser,
@@ -240,18 +248,52 @@ async fn finish(
     payment: Payment,
 ) -> Result<Value, ApiError> {
     let shown = payment_json(&payment);
-    record(state, order, payment).await?;
+    record_approved(state, order, payment).await?;
     Ok(json!({
         "order": orders::routes::order_json(state, user, order.id).await?,
         "payment": shown,
     }))
 }
 
+/// `record`, written again on a fresh connection while the database connection dies under it
+/// (the pool is told, so it drops the connections opened before the loss), with a growing pause,
+/// for up to [`RECORD_PATIENCE`]. Any other outcome is the answer.
+async fn record_approved(
+    state: &AppState,
+    order: &OrderRow,
+    payment: Payment,
+) -> Result<(), ApiError> {
+    let deadline = Instant::now() + RECORD_PATIENCE;
+    let mut pause = Duration::from_millis(50);
+    let mut again = false;
+    loop {
+        match record(state, order, payment.clone(), again).await {
+            Err(e) if e.connection_lost() && Instant::now() < deadline => {
+                state.connection_loss.record();
+                tracing::warn!(order = %order.order_number, error = %e,
+                    "the database connection died while recording a payment Toss approved: writing it again");
+                // The database is restarting: give it time rather than spin on refused connects.
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                again = true;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Toss approved `payment`: the order is paid, its stock committed and the payment stored, all in
 /// one transaction under the order's row lock with the jobs it owes (`jobs::relay`); then the
 /// catalog cache, and the jobs moved to the stream. An order paid meanwhile is a 409 (a second
 /// payment of it refunded); one no longer payable gets its money back.
-async fn record(state: &AppState, order: &OrderRow, payment: Payment) -> Result<(), ApiError> {
+/// `again`: an earlier attempt lost its connection, so finding this very payment recorded means
+/// that attempt committed (success), not that another confirm got there first (409).
+async fn record(
+    state: &AppState,
+    order: &OrderRow,
+    payment: Payment,
+    again: bool,
+) -> Result<(), ApiError> {
     let mut tx = state.db.begin().await?;
     let status: String =
         sqlx::query_scalar("SELECT status FROM orders_order WHERE id = $1 FOR UPDATE")
@@ -268,6 +310,11 @@ async fn record(state: &AppState, order: &OrderRow, payment: Payment) -> Result<
             .fetch_optional(&mut *tx)
             .await?;
             drop(tx);
+            if again && recorded.as_deref() == Some(payment.payment_key.as_str()) {
+                orders::routes::changed_stock(state).await;
+                jobs::after_payment(state, order.id).await?;
+                return Ok(());
+            }
             // Usually another confirm of this very payment got there first (Toss approved once:
             // same idempotency key, or ALREADY_PROCESSED_PAYMENT). A second checkout of the same
             // order approved as well would be a double charge: it goes back.

@@ -381,7 +381,7 @@ pub async fn a_job_sent_twice_runs_once(app: TestApp) {
 
 /// Ends every connection the shop holds to its database at once, as a PostgreSQL restart does
 /// (`pg_terminate_backend` sends 57P01, the code a shutdown sends), from a connection of its own.
-async fn restart_as_the_pool_sees_it(app: &TestApp) -> i64 {
+pub async fn restart_as_the_pool_sees_it(app: &TestApp) -> i64 {
     use sqlx::Connection as _;
     let mut admin = sqlx::PgConnection::connect(&app.database_url)
         .await

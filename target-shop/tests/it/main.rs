@@ -83,6 +83,7 @@ fn all() -> Vec<(&'static str, Test)> {
         payments::tosss_refusal_is_passed_through_and_the_order_stays_pending,
         payments::a_confirm_whose_answer_is_lost_still_pays_once,
         payments::a_payment_approved_while_the_shop_was_down_is_recorded_at_start_up,
+        payments::a_payment_approved_while_the_database_restarts_is_recorded_once_it_is_back,
         payments::a_timed_out_confirm_answers_503_and_a_retry_pays,
         payments::money_taken_for_an_order_expired_meanwhile_is_refunded,
         payments::cancelling_a_payment_refunds_it_and_returns_the_stock,

@@ -7,7 +7,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::app::TestApp;
-use crate::toss::{TossMock, confirm, order, order_status, payments, shop, stock};
+use crate::degradation::restart_as_the_pool_sees_it;
+use crate::toss::{ConfirmGate, TossMock, confirm, order, order_status, payments, shop, stock};
 
 /// Ids, numbers, keys and times differ per run.
 macro_rules! assert_payment_snapshot {
@@ -253,6 +254,29 @@ pub async fn a_confirm_whose_answer_is_lost_still_pays_once(app: TestApp) {
         409,
         &format!(r#"{{"error_code":"ALREADY_PAID","detail":"Order {number} is already paid."}}"#),
     );
+    assert_eq!(toss.stats().await["approved"]["count"], 1);
+}
+
+pub async fn a_payment_approved_while_the_database_restarts_is_recorded_once_it_is_back(
+    app: TestApp,
+) {
+    let toss = TossMock::start().await;
+    let gate = ConfirmGate::start(&toss).await;
+    let app = app.with_toss_url(gate.url()).await;
+    let (tokens, ids) = shop(&app, 1).await;
+    let (id, number, total) = order(&app, &tokens[0], ids[0], 2).await;
+    let key = toss.checkout(&number, total).await;
+    // While Toss decides, every connection the shop holds dies, as in a PostgreSQL restart: the
+    // payment's record then meets a dead connection first.
+    let (reply, ()) = tokio::join!(confirm(&app, &tokens[0], &key, &number, total), async {
+        gate.arrived().await;
+        assert!(restart_as_the_pool_sees_it(&app).await >= 1);
+        gate.open();
+    });
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(order_status(&app, id).await, "paid");
+    assert_eq!(payments(&app, id).await, [(key, "DONE".into())]);
+    assert_eq!(stock(&app, ids[0]).await, (9_998, 0, 9_998));
     assert_eq!(toss.stats().await["approved"]["count"], 1);
 }
 

@@ -117,7 +117,10 @@ impl TossMock {
 impl TestApp {
     /// This shop, confirming against `toss`.
     pub async fn with_toss(self, toss: &TossMock) -> Self {
-        let url = toss.url();
+        self.with_toss_url(toss.url()).await
+    }
+
+    pub async fn with_toss_url(self, url: String) -> Self {
         self.with_config(|config| config.toss.url = url).await
     }
 }
@@ -206,4 +209,88 @@ pub async fn payments(app: &TestApp, order: i64) -> Vec<(String, String)> {
     .fetch_all(&app.state.db)
     .await
     .unwrap()
+}
+
+/// In front of the mock, a gate that holds each confirm until the test opens it: the test acts
+/// while "Toss decides" (the shop waiting on its answer), then lets the mock answer.
+pub struct ConfirmGate {
+    pub addr: SocketAddr,
+    arrived: std::sync::Arc<tokio::sync::Notify>,
+    open: std::sync::Arc<tokio::sync::Notify>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl ConfirmGate {
+    pub async fn start(toss: &TossMock) -> Self {
+        use axum::extract::{Request, State};
+        use std::sync::Arc;
+        type Gate = (Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>, String);
+        async fn pass(
+            State((arrived, open, toss)): State<Gate>,
+            request: Request,
+        ) -> axum::response::Response {
+            let (parts, body) = request.into_parts();
+            if parts.uri.path() == "/v1/payments/confirm" {
+                arrived.notify_one();
+                open.notified().await;
+            }
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let mut forward =
+                reqwest::Client::new().request(parts.method, format!("{toss}{}", parts.uri));
+            for (name, value) in &parts.headers {
+                if name != "host" && name != "content-length" {
+                    forward = forward.header(name, value);
+                }
+            }
+            let answer = forward.body(body).send().await.unwrap();
+            let status = answer.status();
+            let kind = answer.headers().get("content-type").cloned();
+            let mut response = axum::response::IntoResponse::into_response((
+                status,
+                answer.bytes().await.unwrap(),
+            ));
+            if let Some(kind) = kind {
+                response.headers_mut().insert("content-type", kind);
+            }
+            response
+        }
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let open = Arc::new(tokio::sync::Notify::new());
+        let router = axum::Router::new().fallback(pass).with_state((
+            arrived.clone(),
+            open.clone(),
+            toss.url(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            addr,
+            arrived,
+            open,
+            _shutdown: shutdown,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Waits until a confirm reaches the gate.
+    pub async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Lets the held confirm (or the next one) through to the mock.
+    pub fn open(&self) {
+        self.open.notify_one();
+    }
 }

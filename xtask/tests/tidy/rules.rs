@@ -1,6 +1,6 @@
 //! ARCHITECTURE.md's invariants that a reading of the sources can hold, and the README's size:
 //! library code reads no environment and installs no signal handler, `/proc` is read only in
-//! `launcher::procfs`, nothing points at `../shared` (the contracts are the project's own, in
+//! `launcher::procfs`, nothing points at the shared folder beside the project (the contracts are the project's own, in
 //! docs/contracts/), and the README stays a page.
 
 use std::path::{Path, PathBuf};
