@@ -2,13 +2,9 @@
 //! authentication, request bodies parsed lazily with DRF's 415 and parse-error answers (and a body
 //! over Django's size limit refused before it is read), and Django's HTML 404 for unknown URLs.
 
-use std::time::Duration;
-
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -18,10 +14,6 @@ const NOT_FOUND_HTML: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <
 
 /// Largest request body read (Django's DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB).
 pub const MAX_BODY: usize = 2_621_440;
-
-/// How long the rest of a body refused for its size is read and thrown away (nginx's
-/// `lingering_timeout`).
-const LINGER: Duration = Duration::from_secs(5);
 
 /// A JSON response the way `JSONRenderer` writes it: compact, `application/json` with no charset.
 pub fn json(status: StatusCode, body: &Value) -> Response {
@@ -97,25 +89,16 @@ pub struct Data(pub Map<String, Value>);
 impl<S: Send + Sync> FromRequest<S> for Data {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         // Django's `HttpRequest.body` refuses a declared length over the limit before it reads a
-        // byte, and so does this: a client announcing a huge body holds no memory and no handler
-        // while it sends it. A chunked body is cut off at the limit by `DefaultBodyLimit`.
-        if declared_length(req.headers()).is_some_and(|n| n > MAX_BODY as u64) {
-            discard_rest(req);
-            return Err(ApiError::RequestDataTooBig);
-        }
+        // byte, and so does the edge: a client announcing a huge body holds no memory and no
+        // handler while it sends it. A chunked body is cut off at the limit by `DefaultBodyLimit`.
+        let req = http_edge::body::refuse_declared_over(req, MAX_BODY)?;
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::RequestDataTooBig
-            } else {
-                ApiError::ParseError(e.body_text())
-            }
-        })?;
+        let bytes = http_edge::body::read(req).await?;
         if bytes.is_empty() {
             return Ok(Self(Map::new()));
         }
@@ -150,38 +133,6 @@ impl<S: Send + Sync> FromRequest<S> for Data {
             }))),
         }
     }
-}
-
-/// The body's `Content-Length`, when it has one (hyper has already refused a malformed one).
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Reads what the client still sends of a refused body and throws it away, for at most
-/// [`LINGER`], as nginx's lingering close does: a connection closed on unread bytes is reset by
-/// the kernel, and the reset can destroy the refusal before the client has read it. A client
-/// waiting for `100 Continue` sends nothing more, so its body is left alone.
-fn discard_rest(req: Request) {
-    let waits_for_continue = req
-        .headers()
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if waits_for_continue {
-        return;
-    }
-    let mut body = req.into_body().into_data_stream();
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(LINGER, async {
-            while let Some(Ok(_)) = body.next().await {}
-        })
-        .await;
-    });
 }
 
 /// Python's name for a JSON value's type, as DRF's messages print it.

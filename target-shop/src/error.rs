@@ -153,6 +153,20 @@ impl From<redis::RedisError> for ApiError {
     }
 }
 
+/// The edge's body refusals as Django answers them: over the limit (declared, or reached while
+/// streaming) is `RequestDataTooBig`; a body that could not be read is DRF's parse error with
+/// axum's text.
+impl From<http_edge::BodyError> for ApiError {
+    fn from(e: http_edge::BodyError) -> Self {
+        match e {
+            http_edge::BodyError::DeclaredTooLarge { .. } | http_edge::BodyError::TooLarge(_) => {
+                Self::RequestDataTooBig
+            }
+            http_edge::BodyError::Unreadable(text) => Self::ParseError(text),
+        }
+    }
+}
+
 impl ApiError {
     /// A `{"error_code","detail"}` refusal.
     pub fn coded(status: StatusCode, code: impl Into<String>, detail: impl Into<String>) -> Self {

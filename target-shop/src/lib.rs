@@ -23,7 +23,6 @@ pub mod outage;
 pub mod payments;
 pub mod reconnect;
 pub mod routes;
-pub mod server;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -95,7 +94,7 @@ impl Config {
             reservation_lifetime: orders::RESERVATION_LIFETIME,
             worker: true,
             jobs: jobs::JobsConfig::default(),
-            header_read_timeout: server::HEADER_READ_TIMEOUT,
+            header_read_timeout: http_edge::DEFAULT_HEADER_READ_TIMEOUT,
             redis_timeout: outage::REDIS_TIMEOUT,
         }
     }
@@ -254,8 +253,12 @@ pub async fn serve_state(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "target-shop listening");
-    let header_read_timeout = state.header_read_timeout;
-    server::run(app(state), listener, header_read_timeout, shutdown)
-        .await
-        .context("serving")
+    // h2c beside HTTP/1 (loadgen's --http2 with prior knowledge); every request in flight is
+    // finished at shutdown, however long it takes.
+    let edge = http_edge::Edge {
+        h2c: true,
+        ..http_edge::Edge::new(state.header_read_timeout)
+    };
+    http_edge::serve(edge, app(state), listener, shutdown).await;
+    Ok(())
 }

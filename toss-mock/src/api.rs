@@ -318,8 +318,10 @@ fn ok(json: Vec<u8>) -> Response {
     response
 }
 
-/// Marks `response` for the server loop to drop instead of send.
+/// Marks `response` for the edge to drop instead of send (the connection closed without a byte),
+/// and says for the gate whether anything was done.
 fn dropped(mut response: Response, how: Dropped, outcome: &'static str) -> Response {
+    response.extensions_mut().insert(http_edge::CloseConnection);
     response.extensions_mut().insert(how);
     response.extensions_mut().insert(Outcome(outcome));
     response

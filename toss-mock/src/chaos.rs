@@ -281,7 +281,8 @@ impl Engine {
     }
 }
 
-/// On a response: close the connection instead of sending it (the server loop acts on it).
+/// On a dropped response (the edge closes its connection on `http_edge::CloseConnection`): whether
+/// the request was processed, which the idempotency gate needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dropped {
     /// Nothing was processed (a hang): an idempotent retry runs afresh.

@@ -59,6 +59,14 @@ impl From<&'static Code> for ApiError {
     }
 }
 
+/// The edge's body refusals (over the size limit, declared or reached; unreadable) are all Toss's
+/// `INVALID_REQUEST`, the edge's text only logged.
+impl From<http_edge::BodyError> for ApiError {
+    fn from(e: http_edge::BodyError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
 impl ApiError {
     pub fn invalid(detail: impl Into<String>) -> Self {
         Self::Invalid(detail.into())

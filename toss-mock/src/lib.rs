@@ -19,14 +19,12 @@ pub mod openapi;
 pub mod payment;
 pub mod request;
 pub mod routes;
-pub mod server;
 pub mod state;
 pub mod stats;
 pub mod store;
 
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::net::TcpListener;
 
 pub use chaos::{Chaos, Latency};
@@ -83,10 +81,13 @@ impl Default for Config {
             success_url: "http://127.0.0.1:8000/payments/success".into(),
             sweep_interval: Duration::from_secs(1),
             clock: Clock::default(),
-            header_read_timeout: Duration::from_secs(30),
+            header_read_timeout: http_edge::DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
+
+/// How long requests in flight may finish after shutdown is asked for.
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves the mock on `listener` until `shutdown` resolves, sweeping out expired state meanwhile.
 pub async fn serve(
@@ -104,15 +105,19 @@ pub async fn serve(
     if config.secret_keys.len() > usize::from(u16::MAX) {
         anyhow::bail!("more than {} secret keys", u16::MAX);
     }
-    let header_read_timeout = config.header_read_timeout;
+    let edge = http_edge::Edge {
+        // Small JSON answers: sent at once rather than after Nagle's wait.
+        nodelay: true,
+        // A chaos hang never ends: shutdown waits this long for the requests in flight, no more.
+        drain: Some(DRAIN),
+        ..http_edge::Edge::new(config.header_read_timeout)
+    };
     let state = AppState::new(config);
     let sweeper = tokio::spawn(sweep(state.clone()));
     tracing::info!(addr = %listener.local_addr()?, "toss-mock listening");
-    let served = server::run(router(state), listener, header_read_timeout, shutdown)
-        .await
-        .context("serving");
+    http_edge::serve(edge, router(state), listener, shutdown).await;
     sweeper.abort();
-    served
+    Ok(())
 }
 
 async fn sweep(state: AppState) {

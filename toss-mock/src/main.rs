@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use http_edge::shutdown_signal;
 use toss_mock::cli::Args;
 use toss_mock::{Chaos, Config};
 
@@ -54,22 +55,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("binding {}: {e}", args.listen))?;
     toss_mock::serve(config, listener, shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 /// Logs on stderr: JSON when stderr is not a terminal (CI, a phase's log file), readable otherwise.

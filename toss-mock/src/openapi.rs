@@ -7,16 +7,14 @@
 //! links between operations (a session's paymentKey to confirm, look up and cancel it), and the
 //! null-only fields of the Payment object.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use utoipa::openapi::link::{Link, LinkBuilder};
-use utoipa::openapi::path::Operation;
+use axum::response::Response;
+use http_edge::openapi::{add_links, link};
+use utoipa::openapi::Schema;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::json_response;
+use crate::error::ApiError;
 use crate::{admin, api};
 
 /// The name of the Basic auth scheme in the document.
@@ -51,11 +49,6 @@ pub const SECRET_KEY: &str = "secretKey";
 )]
 pub struct ApiDoc;
 
-/// The document, built once per call (cheap: a few hundred objects).
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
-
 /// `GET /__mock/schema`: the document as JSON.
 #[utoipa::path(
     get,
@@ -64,11 +57,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     operation_id = "schema",
     responses((status = 200, description = "this OpenAPI 3.1 document", content_type = "application/json", body = Object)),
 )]
-pub async fn schema() -> Response {
-    match document().to_json() {
-        Ok(json) => json_response(StatusCode::OK, json),
-        Err(e) => crate::error::ApiError::Internal(e.into()).into_response(),
-    }
+pub async fn schema() -> Result<Response, ApiError> {
+    // Built on each call: cheap, a few hundred objects.
+    http_edge::openapi::response(&ApiDoc::openapi()).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// `Idempotency-Key` on a POST: a repeat replays the first answer byte for byte.
@@ -183,25 +174,6 @@ impl Modify for Additions {
             .and_then(|p| p.post.as_mut())
         {
             add_links(op, "200", [("byKey", by_key())]);
-        }
-    }
-}
-
-fn link(operation_id: &str, parameters: &[(&str, &str)], body: Option<serde_json::Value>) -> Link {
-    let mut builder = LinkBuilder::new().operation_id(operation_id);
-    for (name, expression) in parameters {
-        builder = builder.parameter(*name, *expression);
-    }
-    if let Some(body) = body {
-        builder = builder.request_body(Some(body));
-    }
-    builder.build()
-}
-
-fn add_links<const N: usize>(op: &mut Operation, status: &str, links: [(&str, Link); N]) {
-    if let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) {
-        for (name, link) in links {
-            response.links.insert(name.to_string(), RefOr::T(link));
         }
     }
 }

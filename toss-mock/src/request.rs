@@ -3,15 +3,10 @@
 //! the size limit is refused before it is read), and amounts sent as a number or as the numeric
 //! string the successUrl gave.
 
-use std::time::Duration;
-
-use axum::body::HttpBody;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -21,55 +16,14 @@ use crate::error::ApiError;
 /// explicit so that a declared length can be judged against it before anything is read.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
-/// How long the rest of a body refused for its size is read and thrown away (nginx's
-/// `lingering_timeout`).
-const LINGER: Duration = Duration::from_secs(5);
-
 /// Refuses (`INVALID_REQUEST`) a request whose `Content-Length` is over [`MAX_BODY`] before
-/// anything reads its body, so a client announcing a huge body holds no memory and no handler
-/// while it sends it. A chunked body is cut off at the limit when it is read (`DefaultBodyLimit`).
+/// anything reads its body (the edge's check; here on every route, before authentication). A chunked
+/// body is cut off at the limit when it is read (`DefaultBodyLimit`).
 pub async fn refuse_oversized(request: Request, next: Next) -> Response {
-    if let Some(declared) = declared_length(request.headers()).filter(|&n| n > MAX_BODY as u64) {
-        discard_rest(request);
-        return ApiError::invalid(format!("a body of {declared} bytes, over {MAX_BODY}"))
-            .into_response();
+    match http_edge::body::refuse_declared_over(request, MAX_BODY) {
+        Ok(request) => next.run(request).await,
+        Err(e) => ApiError::from(e).into_response(),
     }
-    next.run(request).await
-}
-
-/// The body's `Content-Length`, when it has one (hyper has already refused a malformed one).
-fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// Reads what the client still sends of a refused body and throws it away, for at most
-/// [`LINGER`], as nginx's lingering close does: a connection closed on unread bytes is reset by
-/// the kernel, and the reset can destroy the refusal before the client has read it. A client
-/// waiting for `100 Continue` sends nothing more, so its body is left alone.
-fn discard_rest(request: Request) {
-    let waits_for_continue = request
-        .headers()
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if waits_for_continue {
-        return;
-    }
-    let mut body = request.into_body();
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(LINGER, async {
-            while let Some(Ok(_)) =
-                std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-            {
-            }
-        })
-        .await;
-    });
 }
 
 /// A JSON body; the `Content-Type` is not checked (Toss's own samples forget it as often as not).
@@ -78,10 +32,8 @@ pub struct TossJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for TossJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::invalid(e.body_text()))?;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let bytes = http_edge::body::read(req).await?;
         serde_json::from_slice(&bytes)
             .map(TossJson)
             .map_err(|e| ApiError::invalid(e.to_string()))

@@ -11,16 +11,15 @@
 
 pub mod wire;
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use http_edge::openapi::{add_links, link};
 use serde_json::json;
-use utoipa::openapi::RefOr;
-use utoipa::openapi::link::{Link, LinkBuilder};
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::link::Link;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ApiError, Detail, DetailCode, ErrorCode, TokenNotValid};
-use crate::{auth, cart, catalog, drf, health, orders, payments, telemetry};
+use crate::{auth, cart, catalog, health, orders, payments, telemetry};
 
 /// The name of the Bearer scheme in the document.
 pub const JWT: &str = "jwtAuth";
@@ -71,11 +70,6 @@ pub const JWT: &str = "jwtAuth";
 )]
 pub struct ApiDoc;
 
-/// The document (built on each call: a few hundred objects).
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
-
 /// `GET /api/schema/`: the document as JSON.
 #[utoipa::path(
     get,
@@ -85,11 +79,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     params(("format" = Option<String>, Query, description = "`json` (the only format served; anything else is served JSON too)")),
     responses((status = 200, description = "this OpenAPI 3.1 document", content_type = "application/json", body = Object)),
 )]
-pub async fn schema() -> Response {
-    match serde_json::to_value(document()) {
-        Ok(document) => drf::ok(&document),
-        Err(e) => ApiError::Internal(e.into()).into_response(),
-    }
+pub async fn schema() -> Result<Response, ApiError> {
+    // Built on each call: a few hundred objects.
+    http_edge::openapi::response(&ApiDoc::openapi()).map_err(|e| ApiError::Internal(e.into()))
 }
 
 struct Additions;
@@ -196,24 +188,5 @@ impl Modify for Additions {
                 ),
             ],
         );
-    }
-}
-
-fn link(operation_id: &str, parameters: &[(&str, &str)], body: Option<serde_json::Value>) -> Link {
-    let mut builder = LinkBuilder::new().operation_id(operation_id);
-    for (name, expression) in parameters {
-        builder = builder.parameter(*name, *expression);
-    }
-    if let Some(body) = body {
-        builder = builder.request_body(Some(body));
-    }
-    builder.build()
-}
-
-fn add_links(op: &mut Operation, status: &str, links: Vec<(&str, Link)>) {
-    if let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) {
-        for (name, link) in links {
-            response.links.insert(name.to_string(), RefOr::T(link));
-        }
     }
 }

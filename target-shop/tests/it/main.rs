@@ -105,9 +105,8 @@ fn all() -> Vec<(&'static str, Test)> {
         security::crafted_tokens_get_simplejwts_token_is_invalid,
         security::expired_and_wrong_type_tokens_are_judged_in_simplejwts_order,
         security::another_users_objects_are_not_found_on_every_object_route,
-        security::an_oversized_body_is_refused_before_it_is_read,
-        security::slow_clients_do_not_stop_others_being_served,
-        security::a_connection_that_never_finishes_its_headers_is_closed,
+        security::an_oversized_body_gets_drfs_answer_after_authentication,
+        security::the_edge_serves_the_shop_with_its_header_deadline_and_h2c,
     ]
 }
 

@@ -2,30 +2,22 @@
 //! tokens on `me` and the token views; here are the tokens an attacker crafts (another key, a
 //! changed payload or header, `alg: none`, other algorithms), expired refresh tokens and the order
 //! simplejwt judges in, another user's objects on every object route, bodies over Django's size
-//! limit, and clients that never finish their headers.
+//! limit (DRF's answer), and the shop served through the edge (its header deadline, h2c).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http_edge::testing::{CLOSED_SOON, closed_within, response, sent};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 use target_shop::auth::token::Tokens;
 use target_shop::drf::MAX_BODY;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 
 use crate::app::{Reply, TestApp};
 use crate::toss::{self, TossMock};
-
-/// A bound on liveness, not a performance figure: a server that waits on a stalled client or on a
-/// body it should not read never answers; a working one answers in milliseconds.
-const PROMPTLY: Duration = Duration::from_secs(10);
-
-/// The same for a connection the server must close (after a linger or a 1 s header deadline).
-const CLOSED_SOON: Duration = Duration::from_secs(30);
 
 const TOO_BIG: &str = r#"{"detail":"Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE."}"#;
 
@@ -363,7 +355,10 @@ pub async fn another_users_objects_are_not_found_on_every_object_route(app: Test
     );
 }
 
-pub async fn an_oversized_body_is_refused_before_it_is_read(app: TestApp) {
+/// How the edge refuses a body over the limit is http-edge's test; here, that the shop's limit is
+/// Django's, its refusal DRF's JSON 400 whether the length was declared or reached while streaming,
+/// and that authentication still comes first.
+pub async fn an_oversized_body_gets_drfs_answer_after_authentication(app: TestApp) {
     app.create_user("olga", "pw", true).await;
     let (_, token) = app.login("olga", "pw").await;
     let bearer = format!("Authorization: Bearer {token}\r\n");
@@ -379,19 +374,10 @@ pub async fn an_oversized_body_is_refused_before_it_is_read(app: TestApp) {
         ("/api/auth/login/", ""),
         ("/api/cart/items/", bearer.as_str()),
     ] {
-        for length in [MAX_BODY + 1, 1_000_000_000] {
-            let mut stream = sent(app.addr, &head(path, authorization, length)).await;
-            let answer = response(&mut stream).await;
-            assert_eq!(answer, (400, TOO_BIG.to_string()), "{path}, {length} bytes");
-        }
+        let mut stream = sent(app.addr, &head(path, authorization, MAX_BODY + 1)).await;
+        let answer = response(&mut stream).await;
+        assert_eq!(answer, (400, TOO_BIG.to_string()), "{path}");
     }
-    // Nor is the connection kept waiting for the gigabyte.
-    let mut stream = sent(app.addr, &head("/api/auth/login/", "", 1_000_000_000)).await;
-    response(&mut stream).await;
-    assert!(
-        closed_within(&mut stream, CLOSED_SOON).await,
-        "the connection still waits for the body"
-    );
     // Authentication comes first, as in DRF: no credentials, no look at the body.
     let mut stream = sent(app.addr, &head("/api/cart/items/", "", 1_000_000_000)).await;
     assert_eq!(
@@ -418,153 +404,41 @@ pub async fn an_oversized_body_is_refused_before_it_is_read(app: TestApp) {
         401,
         r#"{"detail":"No active account found with the given credentials"}"#,
     );
-    // A chunked body announces no length: it is cut off at the limit while it streams.
-    let chunked = "POST /api/auth/login/ HTTP/1.1\r\nHost: shop\r\n\
-                   Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-    let (mut reader, mut writer) = sent(app.addr, chunked).await.into_split();
-    let endless = tokio::spawn(async move {
-        let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
-        let mut written = 0;
-        while writer.write_all(chunk.as_bytes()).await.is_ok() {
-            written += 0x10000;
-        }
-        written
-    });
+    // A chunked body announces no length: one chunk past the limit gets the same answer.
+    let chunked = format!(
+        "POST /api/auth/login/ HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n",
+        MAX_BODY + 1,
+        " ".repeat(MAX_BODY + 1)
+    );
+    let (mut reader, mut writer) = sent(app.addr, "").await.into_split();
+    let writing = tokio::spawn(async move { writer.write_all(chunked.as_bytes()).await });
     assert_eq!(response(&mut reader).await, (400, TOO_BIG.to_string()));
-    let written = tokio::time::timeout(CLOSED_SOON, endless)
-        .await
-        .expect("the server kept reading an endless body")
-        .unwrap();
-    assert!(written > MAX_BODY, "only {written} bytes were sent");
+    writing.abort();
 }
 
-/// What a slow client sends before it stalls: nothing, part of HTTP/2's preface, part of a
-/// request line, part of the headers.
-const STALLS: [&str; 5] = [
-    "",
-    "P",
-    "PRI * HTTP/2.0\r\n",
-    "GET /api/products/ HT",
-    "GET /api/products/ HTTP/1.1\r\nHost: shop\r\nX-Slow: ",
-];
-
-pub async fn slow_clients_do_not_stop_others_being_served(app: TestApp) {
-    app.create_user("quick", "pw", true).await;
-    let mut stalled = Vec::new();
-    for i in 0..200 {
-        stalled.push(sent(app.addr, STALLS[i % STALLS.len()]).await);
-    }
-    // A buyer arriving now reads and logs in at once ...
-    let served = tokio::time::timeout(PROMPTLY, async {
-        let page = app.get("/api/products/", None).await;
-        assert_eq!(page.status, 200, "{}", page.text);
-        app.login("quick", "pw").await
-    })
-    .await;
-    assert!(served.is_ok(), "a request waited behind stalled clients");
-    // ... while every stalled client still holds its connection (the 30 s deadline is far off):
-    // they were outlasted, not cut short.
-    let mut buf = [0_u8; 64];
-    for (i, stream) in stalled.iter().enumerate() {
-        let open = matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
-        assert!(open, "stalled connection {i} was closed early");
-    }
-}
-
-pub async fn a_connection_that_never_finishes_its_headers_is_closed(app: TestApp) {
+/// The shop is served through the edge with its `--header-read-timeout` and h2c: a stalled head
+/// and a stalled HTTP/2 preface are closed, and h2c is spoken (http-edge's tests hold the rest:
+/// trickles, idle keep-alives, slow clients outlasted while others are served).
+pub async fn the_edge_serves_the_shop_with_its_header_deadline_and_h2c(app: TestApp) {
     let app = app
         .with_config(|config| config.header_read_timeout = Duration::from_secs(1))
         .await;
-    let addr = app.addr;
-    let mut waits = Vec::new();
-    for stall in STALLS {
-        waits.push(tokio::spawn(async move {
-            let mut stream = sent(addr, stall).await;
-            (stall, closed_within(&mut stream, CLOSED_SOON).await)
-        }));
+    for stall in [
+        "PRI * HTTP/2.0\r\n",
+        "GET /api/products/ HTTP/1.1\r\nHost: shop\r\nX-Slow: ",
+    ] {
+        let mut stream = sent(app.addr, stall).await;
+        let closed = closed_within(&mut stream, CLOSED_SOON).await;
+        assert!(closed, "{stall:?}: still open after {CLOSED_SOON:?}");
     }
-    // A header trickled a byte at a time: the deadline is for the whole head, not per byte.
-    waits.push(tokio::spawn(async move {
-        let (mut reader, mut writer) = sent(addr, "GET / HTTP/1.1\r\nX-Trickle: ")
-            .await
-            .into_split();
-        let trickle = tokio::spawn(async move {
-            while writer.write_all(b"a").await.is_ok() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        let closed = closed_within(&mut reader, CLOSED_SOON).await;
-        trickle.abort();
-        ("a trickled header", closed)
-    }));
-    // A keep-alive connection that asks for nothing after its answer.
-    waits.push(tokio::spawn(async move {
-        let mut stream = sent(addr, "GET /api/products/ HTTP/1.1\r\nHost: shop\r\n\r\n").await;
-        assert_eq!(response(&mut stream).await.0, 200);
-        (
-            "idle after an answer",
-            closed_within(&mut stream, CLOSED_SOON).await,
-        )
-    }));
-    for wait in waits {
-        let (what, closed) = wait.await.unwrap();
-        assert!(closed, "{what:?}: still open after {CLOSED_SOON:?}");
-    }
-}
-
-/// A connection to `addr` that has sent `bytes`.
-async fn sent(addr: SocketAddr, bytes: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(bytes.as_bytes()).await.unwrap();
-    stream
-}
-
-/// The next response on `stream`: status and body (its Content-Length's worth), within
-/// [`PROMPTLY`].
-async fn response(stream: &mut (impl AsyncRead + Unpin)) -> (u16, String) {
-    let mut got = Vec::new();
-    let read = async {
-        loop {
-            if let Some(answer) = parse_response(&got) {
-                return answer;
-            }
-            let mut buf = [0_u8; 4096];
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => panic!(
-                    "closed before a whole response: {:?}",
-                    String::from_utf8_lossy(&got)
-                ),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    };
-    tokio::time::timeout(PROMPTLY, read)
-        .await
-        .unwrap_or_else(|_| panic!("no answer within {PROMPTLY:?}"))
-}
-
-fn parse_response(bytes: &[u8]) -> Option<(u16, String)> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    let length: usize = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())?
-    })?;
-    (body.len() >= length).then(|| (status, body[..length].to_string()))
-}
-
-/// Whether the server closes `stream` (end of stream or a reset) within `bound`; whatever it sends
-/// before is skipped.
-async fn closed_within(stream: &mut (impl AsyncRead + Unpin), bound: Duration) -> bool {
-    let mut buf = [0_u8; 4096];
-    let closed = async {
-        while let Ok(n) = stream.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(bound, closed).await.is_ok()
+    let h2c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let page = h2c.get(app.url("/api/products/")).send().await.unwrap();
+    assert_eq!(
+        (page.version(), page.status().as_u16()),
+        (reqwest::Version::HTTP_2, 200)
+    );
 }

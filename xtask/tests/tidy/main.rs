@@ -162,3 +162,30 @@ fn the_code_map_reader_follows_the_maps_shorthand() {
     assert!(covered(Path::new("loadgen/src/cli/plan.rs"), &named));
     assert!(!covered(Path::new("loadgen/src/engine/mod.rs"), &named));
 }
+
+#[test]
+fn only_a_binarys_main_installs_the_shutdown_signal() {
+    // `http_edge::shutdown_signal` installs SIGINT and SIGTERM handlers: a binary's decision,
+    // never a library's (ARCHITECTURE.md's first invariant).
+    let root = root();
+    let callers: Vec<String> = sources(&root)
+        .iter()
+        .filter(|f| !f.starts_with("http-edge") && !f.ends_with("src/main.rs"))
+        .filter(|f| *f != Path::new("xtask/tests/tidy.rs"))
+        .filter(|f| {
+            std::fs::read_to_string(root.join(f))
+                .unwrap()
+                .lines()
+                .any(|line| {
+                    line.contains("http_edge::shutdown_signal")
+                        || (line.trim_start().starts_with("use http_edge")
+                            && line.contains("shutdown_signal"))
+                })
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        callers.is_empty(),
+        "only a binary's src/main.rs may call http_edge::shutdown_signal: {callers:#?}"
+    );
+}
