@@ -1,6 +1,6 @@
 //! DRF's wire dialect: compact JSON without charset, `Allow` on every response of a route, 405 after
 //! authentication, request bodies parsed lazily with DRF's 415 and parse-error answers (and a body
-//! over Django's size limit refused before it is read), and Django's HTML 404 for unknown URLs.
+//! over Django's size limit refused before it is read), and the unknown URL fallback.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -8,9 +8,6 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-
-/// Django's 404 page for a URL no route matches (179 bytes).
-const NOT_FOUND_HTML: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n";
 
 /// Largest request body read (Django's DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB).
 pub const MAX_BODY: usize = 2_621_440;
@@ -40,14 +37,9 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// Django's HTML 404 for unknown URLs (the router's fallback).
+/// Django's HTML 404 for unknown URLs (the router's fallback), rendered with every other error.
 pub async fn unknown_url() -> Response {
-    let mut response = (StatusCode::NOT_FOUND, NOT_FOUND_HTML).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response
+    ApiError::UnknownUrl.into_response()
 }
 
 /// Adds the route's `Allow` to a response unless it is Django's (HTML 500).

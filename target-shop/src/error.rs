@@ -12,6 +12,9 @@ use crate::drf;
 /// `WWW-Authenticate` on every 401, from simplejwt's `JWTAuthentication.authenticate_header`.
 const WWW_AUTHENTICATE: &str = "Bearer realm=\"api\"";
 
+/// Django's 404 page for a URL no route matches (179 bytes).
+const NOT_FOUND_HTML: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n";
+
 /// Django's page for an uncaught exception with DEBUG off (145 bytes).
 const SERVER_ERROR_HTML: &str = "\n<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Server Error (500)</title>\n</head>\n<body>\n  <h1>Server Error (500)</h1><p></p>\n</body>\n</html>\n";
 
@@ -73,6 +76,9 @@ pub enum ApiError {
     /// what happened: nothing was recorded, the order is still pending, the client may try again.
     #[error("payment provider unavailable")]
     PaymentProviderUnavailable,
+    /// A URL no route matches: Django's HTML 404 page, not DRF's JSON.
+    #[error("no route for the url")]
+    UnknownUrl,
     /// Anything unexpected: an opaque 500 for the client, logged once at the edge.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -270,6 +276,7 @@ impl ApiError {
                     detail: "Payment provider unavailable, try again.".into(),
                 }),
             ),
+            Self::UnknownUrl => (StatusCode::NOT_FOUND, Value::Null),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Value::Null),
         }
     }
@@ -290,17 +297,25 @@ impl ApiError {
     }
 }
 
+/// One of Django's HTML pages.
+fn html(status: StatusCode, page: &'static str) -> Response {
+    let mut response = (status, page).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::UnknownUrl = self {
+            return html(StatusCode::NOT_FOUND, NOT_FOUND_HTML);
+        }
         if let Self::Internal(error) = &self {
             // The request id is on the span of the request (telemetry); the client sees nothing.
             tracing::error!(error = format!("{error:#}"), "internal server error");
-            let mut response =
-                (StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR_HTML).into_response();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
+            let mut response = html(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR_HTML);
             // For `reconnect::recover`: the pool's connections died, not this request's logic.
             if self.connection_lost() {
                 response

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use launcher::{Launch, Service, free_port, procfs};
+use loadgen::summary::Summary;
 use nix::sys::resource::{UsageWho, getrusage};
 
 use crate::bench_rounds::Rounds;
@@ -321,18 +322,15 @@ pub(crate) fn loadgen_run(
 /// Requests/s and requests of a run's summary.json. A run with failures is refused: a stub that
 /// does not answer as the scenario expects measures nothing.
 pub(crate) fn requests_of(dir: &Path, json: &str) -> anyhow::Result<(f64, f64)> {
-    let s = read_json(&dir.join(json))?;
-    let requests = s["aggregate"]["requests"]
-        .as_f64()
-        .context("no requests in summary.json")?;
-    let failures = s["aggregate"]["failures"].as_f64().unwrap_or(0.0);
-    if failures > 0.0 {
+    let s = Summary::read(dir.join(json))?;
+    let (requests, failures) = (s.aggregate.requests, s.aggregate.failures);
+    if failures > 0 {
         bail!(
             "{failures} of {requests} requests failed in {json}: the stub and the scenario disagree"
         );
     }
-    let seconds = s["meta"]["duration_s"].as_f64().context("no duration")?;
-    Ok((requests / seconds, requests))
+    let requests = requests as f64;
+    Ok((requests / s.meta.duration_s, requests))
 }
 
 /// Runs one client and charges it the CPU its process used (from the kernel's child accounting).
@@ -454,12 +452,6 @@ pub(crate) fn aggregated_from_locust_csv(prefix: &Path) -> anyhow::Result<(f64, 
     Ok((rps, requests))
 }
 
-fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
-    Ok(serde_json::from_str(
-        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    )?)
-}
-
 /// loadgen's resident memory with 10,000 users connected and idle.
 async fn idle_memory(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<u64> {
     eprintln!("measuring loadgen's memory at 10,000 idle users ...");
@@ -554,10 +546,13 @@ async fn accuracy(loadgen: &Path, dir: &Path) -> anyhow::Result<(f64, f64)> {
     if !out.status.success() {
         bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let s = read_json(&dir.join("stall.json"))?;
-    let c = &s["aggregate"]["corrected_percentiles_ms"];
+    let s = Summary::read(dir.join("stall.json"))?;
+    let c = s
+        .aggregate
+        .corrected_percentiles_ms
+        .context("no corrected percentiles in stall.json")?;
     Ok((
-        c["p99"].as_f64().context("no corrected p99")?,
-        c["p99.9"].as_f64().context("no corrected p99.9")?,
+        c.p99.context("no corrected p99")?,
+        c.p99_9.context("no corrected p99.9")?,
     ))
 }

@@ -4,9 +4,6 @@
 //! layer. Dev-dependencies are free: a test may start any server.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
-
-use serde_json::Value;
 
 struct Row {
     layer: u32,
@@ -44,24 +41,7 @@ fn table(text: &str) -> BTreeMap<String, Row> {
 
 /// Each workspace crate with the workspace crates it depends on outside its tests.
 fn crates() -> BTreeMap<String, BTreeSet<String>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(super::root())
-        .output()
-        .expect("running cargo metadata");
-    assert!(
-        out.status.success(),
-        "cargo metadata: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let metadata: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let metadata = super::cargo_metadata(false);
     let packages = metadata["packages"].as_array().unwrap();
     let ours: BTreeSet<&str> = packages
         .iter()

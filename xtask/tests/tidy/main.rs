@@ -1,16 +1,22 @@
 //! Tidy checks, as ordinary tests (rust-analyzer's way): ARCHITECTURE.md's code map names every
 //! source file of the workspace (directly, or through a folder it names), every path it names
 //! exists, and no source file grows past 600 lines (a file that big holds more than one job).
-//! `layers` holds the crates to ARCHITECTURE.md's layer table, `rules` the invariants a reading
-//! of the sources can check.
+//! `layers` holds the crates to ARCHITECTURE.md's layer table; `rules`, `builds`, `loadgen` and
+//! `shop` the invariants a reading of the sources (or `cargo metadata`) can check; `invariants`
+//! that each invariant names the tests holding it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod builds;
+mod invariants;
 mod layers;
+mod loadgen;
 mod rules;
+mod shop;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 const MAX_LINES: usize = 600;
 
@@ -19,6 +25,41 @@ pub(crate) fn root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+/// `cargo metadata --format-version 1 --offline`, parsed: the one way a test runs cargo (it
+/// reads the manifests and the lock file, and builds nothing). Without `deps`, the workspace's
+/// packages only; with them, the resolved graph for this host (`cargo -vV`'s `host:`), since
+/// the packages of other platforms are not downloaded and `--offline` cannot fetch them.
+pub(crate) fn cargo_metadata(deps: bool) -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let run = |args: &[&str]| {
+        let out = Command::new(&cargo)
+            .args(args)
+            .current_dir(root())
+            .output()
+            .expect("running cargo");
+        assert!(
+            out.status.success(),
+            "cargo {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let mut args = vec!["metadata", "--format-version", "1", "--offline"];
+    let host;
+    if deps {
+        let version = String::from_utf8(run(&["-vV"])).unwrap();
+        host = version
+            .lines()
+            .find_map(|l| l.strip_prefix("host: "))
+            .expect("cargo -vV names the host")
+            .to_owned();
+        args.extend(["--filter-platform", &host]);
+    } else {
+        args.push("--no-deps");
+    }
+    serde_json::from_slice(&run(&args)).unwrap()
 }
 
 /// Every `.rs` file of the workspace, relative to its root.
