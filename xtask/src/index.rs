@@ -2,13 +2,12 @@
 //! link to its report and to its comparison with the previous run of the same phase, written
 //! beside that run as `compare-previous.html`. Rewritten after every phase.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use loadgen::compare;
-use loadgen::report::html::esc;
 use loadgen::summary::Summary;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 struct Run {
     dir: String,
@@ -33,63 +32,70 @@ pub fn write(reports: &Path) -> anyhow::Result<PathBuf> {
         }
     }
     runs.sort_by_key(|r| r.summary.meta.started_at);
-    let mut rows = String::new();
+    let mut rows = Vec::new();
     for (i, run) in runs.iter().enumerate().rev() {
-        let s = &run.summary;
-        let phase = s
-            .meta
-            .phase
-            .clone()
-            .unwrap_or_else(|| s.meta.scenario.clone());
-        let previous = runs[..i].iter().rev().find(|p| {
-            p.summary
-                .meta
-                .phase
-                .clone()
-                .unwrap_or_else(|| p.summary.meta.scenario.clone())
-                == phase
-        });
+        let phase = phase_of(&run.summary);
+        let previous = runs[..i]
+            .iter()
+            .rev()
+            .find(|p| phase_of(&p.summary) == phase);
         let comparison = match previous {
-            None => "first run of this phase".to_owned(),
+            None => html! { "first run of this phase" },
             Some(p) => compare_with(reports, p, run)?,
         };
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{:.1}</td>\
-             <td><a href=\"{}/report.html\">report</a></td><td>{comparison}</td></tr>",
-            s.meta.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            esc(&phase),
-            if s.passed { "pass" } else { "fail" },
-            if s.passed { "passed" } else { "failed" },
-            s.aggregate
-                .percentiles_ms
-                .p95
-                .map_or_else(|| "-".to_owned(), |p| format!("{p:.1} ms")),
-            s.aggregate.rps,
-            esc(&run.dir),
-        );
+        let s = &run.summary;
+        rows.push(html! {
+            tr {
+                td { (s.meta.started_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                td { (phase) }
+                @if s.passed { td.pass { "passed" } } @else { td.fail { "failed" } }
+                td {
+                    (s.aggregate.percentiles_ms.p95.map_or_else(|| "-".to_owned(), |p| format!("{p:.1} ms")))
+                }
+                td { (format!("{:.1}", s.aggregate.rps)) }
+                td { a href={ (run.dir) "/report.html" } { "report" } }
+                td { (comparison) }
+            }
+        });
     }
-    let mut page = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>shopload runs</title>\
-         <style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}\
-         td,th{border:1px solid #ccc;padding:.25em .6em}.pass{color:#070}.fail{color:#b00}</style>\
-         </head><body><h1>Runs in reports/</h1><table><tr><th>started</th><th>phase</th>\
-         <th>verdict</th><th>p95</th><th>requests/s</th><th>report</th>\
-         <th>against the previous run of the phase</th></tr>",
-    );
-    page.push_str(&rows);
-    page.push_str("</table>");
-    for u in &unreadable {
-        let _ = write!(page, "<p>not listed: {}</p>", esc(u));
-    }
-    page.push_str("</body></html>\n");
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "shopload runs" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                h1 { "Runs in reports/" }
+                table {
+                    tr {
+                        th { "started" } th { "phase" } th { "verdict" } th { "p95" }
+                        th { "requests/s" } th { "report" }
+                        th { "against the previous run of the phase" }
+                    }
+                    @for row in &rows { (row) }
+                }
+                @for u in &unreadable { p { "not listed: " (u) } }
+            }
+        }
+    };
     let index = reports.join("index.html");
-    std::fs::write(&index, page).with_context(|| format!("writing {}", index.display()))?;
+    std::fs::write(&index, page.into_string() + "\n")
+        .with_context(|| format!("writing {}", index.display()))?;
     Ok(index)
 }
 
+/// The phase a run is listed under: its phase, or its scenario when it ran without one.
+fn phase_of(s: &Summary) -> &str {
+    s.meta.phase.as_deref().unwrap_or(&s.meta.scenario)
+}
+
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}\
+td,th{border:1px solid #ccc;padding:.25em .6em}.pass{color:#070}.fail{color:#b00}";
+
 /// `run` against `previous`: its page's link with the count of regressions, or why not.
-fn compare_with(reports: &Path, previous: &Run, run: &Run) -> anyhow::Result<String> {
+fn compare_with(reports: &Path, previous: &Run, run: &Run) -> anyhow::Result<Markup> {
     let c = compare::compare(
         &previous.summary,
         &previous.dir,
@@ -98,11 +104,9 @@ fn compare_with(reports: &Path, previous: &Run, run: &Run) -> anyhow::Result<Str
         5.0,
     );
     if !c.differences.is_empty() {
-        return Ok(format!(
-            "not like for like with {}: {}",
-            esc(&previous.dir),
-            esc(&c.differences.join("; "))
-        ));
+        return Ok(html! {
+            "not like for like with " (previous.dir) ": " (c.differences.join("; "))
+        });
     }
     let page = reports.join(&run.dir).join("compare-previous.html");
     std::fs::write(
@@ -111,13 +115,11 @@ fn compare_with(reports: &Path, previous: &Run, run: &Run) -> anyhow::Result<Str
     )
     .with_context(|| format!("writing {}", page.display()))?;
     let count = |j: compare::Judgement| c.rows.iter().filter(|r| r.judgement == j).count();
-    Ok(format!(
-        "<a href=\"{}/compare-previous.html\">against {}</a>: {} regressed, {} improved",
-        esc(&run.dir),
-        esc(&previous.dir),
-        count(compare::Judgement::Regressed),
-        count(compare::Judgement::Improved)
-    ))
+    Ok(html! {
+        a href={ (run.dir) "/compare-previous.html" } { "against " (previous.dir) }
+        ": " (count(compare::Judgement::Regressed)) " regressed, "
+        (count(compare::Judgement::Improved)) " improved"
+    })
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub fn compare_runs(args: &CompareArgs) -> anyhow::Result<Compared> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, render::junit(&comparison, &checks))
+        std::fs::write(path, render::junit(&comparison, &checks)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let regressed = comparison

@@ -251,7 +251,7 @@ pub(crate) fn write_outputs(
         create(path, report::json::render(results)?)?;
     }
     if let Some(path) = &outputs.junit {
-        create(path, report::junit::render(results))?;
+        create(path, report::junit::render(results)?)?;
     }
     Ok(())
 }

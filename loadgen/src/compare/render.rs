@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::gate::Check;
 use super::{ALPHA, Comparison, Judgement, Metric, Row};
+use crate::report::junit;
 
 /// The console table: the two runs, their differences, every figure with its change and
 /// judgement, the endpoints and findings of one run only, and the gate's checks.
@@ -171,13 +172,7 @@ pub fn json(c: &Comparison, checks: &[Check]) -> anyhow::Result<String> {
 
 /// JUnit XML: a test case per limit and figure it applies to; without limits, one per figure,
 /// failing when it regressed.
-pub fn junit(c: &Comparison, checks: &[Check]) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+pub fn junit(c: &Comparison, checks: &[Check]) -> anyhow::Result<String> {
     let cases: Vec<(String, Option<String>)> = if checks.is_empty() {
         c.rows
             .iter()
@@ -205,28 +200,28 @@ pub fn junit(c: &Comparison, checks: &[Check]) -> String {
             })
             .collect()
     };
-    let failures = cases.iter().filter(|(_, f)| f.is_some()).count();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        x,
-        "<testsuite name=\"loadgen compare\" tests=\"{}\" failures=\"{failures}\">",
-        cases.len()
-    );
-    for (name, failure) in cases {
-        match failure {
-            None => {
-                let _ = writeln!(x, "  <testcase name=\"{}\"/>", esc(&name));
+    let tests = cases.len().to_string();
+    let failures = cases
+        .iter()
+        .filter(|(_, f)| f.is_some())
+        .count()
+        .to_string();
+    let mut w = junit::writer()?;
+    w.create_element("testsuite")
+        .with_attributes([
+            ("name", "loadgen compare"),
+            ("tests", tests.as_str()),
+            ("failures", failures.as_str()),
+        ])
+        .write_inner_content(|w| {
+            for (name, failure) in &cases {
+                junit::testcase(
+                    w,
+                    &[("name", name)],
+                    failure.as_deref().map(|f| [("message", f)]),
+                )?;
             }
-            Some(f) => {
-                let _ = writeln!(
-                    x,
-                    "  <testcase name=\"{}\"><failure message=\"{}\"/></testcase>",
-                    esc(&name),
-                    esc(&f)
-                );
-            }
-        }
-    }
-    x.push_str("</testsuite>\n");
-    x
+            Ok(())
+        })?;
+    junit::finish(w)
 }

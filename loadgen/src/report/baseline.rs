@@ -4,12 +4,11 @@
 //! that the report's one writer renders it, and a broken gate fails the run's verdict like a
 //! failed threshold.
 
-use std::fmt::Write as _;
-
+use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::Results;
-use super::html::esc;
+use super::html::passed;
 use crate::compare::gate::Check;
 use crate::compare::{Comparison, Judgement, render};
 use crate::diagnosis::FindingId;
@@ -142,104 +141,78 @@ impl Baseline {
 }
 
 /// The report's section, after the run's description: the gate first, then the changes.
-pub fn html(h: &mut String, r: &Results) {
+pub fn html(r: &Results) -> Markup {
     let Some(b) = &r.baseline else {
-        return;
+        return html! {};
     };
     let regressed = b.changes.iter().filter(|c| c.regressed).count();
     let broken = b.checks.iter().filter(|k| k.broken).count();
     let gate = match (b.passed, b.differences.is_empty(), b.limits.is_empty()) {
-        (true, _, true) => "<span class=\"pass\">passed</span>: no figure regressed".to_owned(),
-        (true, _, false) => "<span class=\"pass\">passed</span>: every limit held".to_owned(),
-        (false, false, _) => "<span class=\"fail\">FAILED</span>: not like for like".to_owned(),
-        (false, true, true) => {
-            format!("<span class=\"fail\">FAILED</span>: {regressed} figure(s) regressed")
-        }
-        (false, true, false) => {
-            format!("<span class=\"fail\">FAILED</span>: {broken} limit check(s) broken")
-        }
+        (true, _, true) => "no figure regressed".to_owned(),
+        (true, _, false) => "every limit held".to_owned(),
+        (false, false, _) => "not like for like".to_owned(),
+        (false, true, true) => format!("{regressed} figure(s) regressed"),
+        (false, true, false) => format!("{broken} limit check(s) broken"),
     };
-    let _ = write!(
-        h,
-        "<h2>Compared with the baseline</h2>\n<p>Against <code>{}</code>: {gate}.",
-        esc(&b.path)
-    );
-    if b.differences.is_empty() {
-        let _ = write!(
-            h,
-            " The whole comparison, every figure with both runs' charts: <a href=\"{0}\">{0}</a>.",
-            esc(&b.page)
-        );
-    }
-    h.push_str("</p>\n");
-    for d in &b.differences {
-        let _ = writeln!(h, "<p class=\"warn\">Not like for like: {}</p>", esc(d));
-    }
-    if !b.checks.is_empty() {
-        h.push_str(
-            "<table><tr><th>Limit</th><th>Figure of</th><th>Result</th><th>Found</th></tr>\n",
-        );
-        for k in &b.checks {
-            let _ = writeln!(
-                h,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&k.limit),
-                esc(&k.subject),
-                if k.broken {
-                    "<span class=\"fail\">BROKEN</span>"
-                } else {
-                    "<span class=\"pass\">ok</span>"
-                },
-                esc(&k.detail)
-            );
-        }
-        h.push_str("</table>\n");
-    }
-    if b.changes.is_empty() && b.differences.is_empty() {
-        h.push_str("<p class=\"note\">No figure changed beyond the runs' own noise.</p>\n");
-    } else if !b.changes.is_empty() {
-        h.push_str(
-            "<table><tr><th>Endpoint</th><th>Figure</th><th>Baseline</th><th>This run</th>\
-             <th>Change</th><th>Judged</th></tr>\n",
-        );
-        for c in &b.changes {
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                 <td class=\"n\">{}</td><td>{}</td></tr>",
-                esc(&c.subject),
-                esc(&c.metric),
-                esc(&c.base),
-                esc(&c.new),
-                esc(&c.change),
-                if c.regressed {
-                    format!("<span class=\"fail\">{}</span>", esc(&c.verdict))
-                } else {
-                    format!("<span class=\"pass\">{}</span>", esc(&c.verdict))
-                }
-            );
-        }
-        h.push_str("</table>\n");
-    }
     let ids = |v: &[FindingId]| {
-        v.iter()
-            .map(|f| format!("<code>{}</code>", f.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ")
+        html! {
+            @for (i, f) in v.iter().enumerate() {
+                @if i > 0 { ", " }
+                code { (f.as_str()) }
+            }
+        }
     };
-    if !b.findings_appeared.is_empty() {
-        let _ = writeln!(
-            h,
-            "<p>Findings that appeared: {}.</p>",
-            ids(&b.findings_appeared)
-        );
-    }
-    if !b.findings_gone.is_empty() {
-        let _ = writeln!(
-            h,
-            "<p>Findings that went away: {}.</p>",
-            ids(&b.findings_gone)
-        );
+    html! {
+        h2 { "Compared with the baseline" }
+        p {
+            "Against " code { (b.path) } ": " (passed(b.passed, "passed", "FAILED")) ": " (gate) "."
+            @if b.differences.is_empty() {
+                " The whole comparison, every figure with both runs' charts: "
+                a href=(b.page) { (b.page) } "."
+            }
+        }
+        @for d in &b.differences {
+            p.warn { "Not like for like: " (d) }
+        }
+        @if !b.checks.is_empty() {
+            table {
+                tr { th { "Limit" } th { "Figure of" } th { "Result" } th { "Found" } }
+                @for k in &b.checks {
+                    tr {
+                        td { code { (k.limit) } }
+                        td { (k.subject) }
+                        td { (passed(!k.broken, "ok", "BROKEN")) }
+                        td { (k.detail) }
+                    }
+                }
+            }
+        }
+        @if b.changes.is_empty() && b.differences.is_empty() {
+            p.note { "No figure changed beyond the runs' own noise." }
+        } @else if !b.changes.is_empty() {
+            table {
+                tr {
+                    th { "Endpoint" } th { "Figure" } th { "Baseline" } th { "This run" }
+                    th { "Change" } th { "Judged" }
+                }
+                @for c in &b.changes {
+                    tr {
+                        td { (c.subject) }
+                        td { (c.metric) }
+                        td.n { (c.base) }
+                        td.n { (c.new) }
+                        td.n { (c.change) }
+                        td { (passed(!c.regressed, &c.verdict, &c.verdict)) }
+                    }
+                }
+            }
+        }
+        @if !b.findings_appeared.is_empty() {
+            p { "Findings that appeared: " (ids(&b.findings_appeared)) "." }
+        }
+        @if !b.findings_gone.is_empty() {
+            p { "Findings that went away: " (ids(&b.findings_gone)) "." }
+        }
     }
 }
 

@@ -1,6 +1,10 @@
 //! Line charts for the HTML report, drawn by plotters into inline SVG (no script, no CDN), with the
 //! stage boundaries marked and injected faults' windows shaded.
+//!
+//! A chart comes back as `Markup`, inserted unescaped: plotters' SVG backend escapes every text and
+//! attribute value it writes, so titles and series names (request names, routes) arrive escaped.
 
+use maud::{Markup, PreEscaped, html};
 use plotters::prelude::*;
 
 /// One line of a chart; None points are gaps (a second without requests).
@@ -65,12 +69,20 @@ const BAND_FILL: RGBColor = RGBColor(255, 140, 0);
 const BAND_TEXT: RGBColor = RGBColor(170, 80, 0);
 
 /// A chart of `series` against seconds 1..=n, with `marks` drawn behind the lines.
-pub fn line_chart(title: &str, y_label: &str, series: &[Series], marks: &Marks) -> String {
+pub fn line_chart(title: &str, y_label: &str, series: &[Series], marks: &Marks) -> Markup {
     let mut svg = String::new();
     if let Err(e) = draw(&mut svg, title, y_label, series, marks) {
-        return format!("<p class=\"note\">chart {title:?} could not be drawn: {e}</p>");
+        return html! { p.note { "chart " (format!("{title:?}")) " could not be drawn: " (e) } };
     }
-    svg
+    PreEscaped(svg)
+}
+
+/// A chart in the report's frame. Inline SVG needs no namespace declaration in HTML, and the file
+/// then names no URL at all.
+pub fn framed(chart: &Markup) -> Markup {
+    html! {
+        div.chart { (PreEscaped(chart.0.replace(" xmlns=\"http://www.w3.org/2000/svg\"", ""))) }
+    }
 }
 
 fn draw(
@@ -185,7 +197,8 @@ mod tests {
                     label: "redis-stop@1s+1.5s".into(),
                 }],
             },
-        );
+        )
+        .into_string();
         assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
         assert!(
             svg.contains("<polyline") || svg.contains("<path"),

@@ -10,10 +10,11 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::Results;
-use super::html::esc;
+use super::html::passed;
 use crate::stats::Second;
 use crate::threshold::{Metric, Threshold};
 
@@ -202,45 +203,38 @@ pub fn console(f: &Faults) -> String {
 }
 
 /// The report's section, after the reconciliation.
-pub fn html(h: &mut String, r: &Results) {
+pub fn html(r: &Results) -> Markup {
     let Some(f) = &r.faults else {
-        return;
+        return html! {};
     };
-    let _ = writeln!(
-        h,
-        "<h2>Faults</h2>\n<p class=\"note\">Injected by the harness; each window is shaded on \
-         every chart. Recovered: the first second after the window with &lt; 1% failures and \
-         p95 &lt; {:.0} ms. \"After\" runs to the next fault or the end of the run.</p>\n\
-         <table><tr><th>Fault</th><th>Window</th><th>Failed inside</th><th>Failed after</th>\
-         <th>Time to recover</th><th>Limit</th><th>Result</th></tr>",
-        f.p95_limit_ms
-    );
-    for w in &f.windows {
-        let _ = writeln!(
-            h,
-            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{} of {}</td>\
-             <td class=\"n\">{} of {}</td><td class=\"n\">{}</td><td class=\"n\">{:.0} s</td>\
-             <td>{}{}</td></tr>",
-            esc(&w.spec),
-            esc(&w.window_text()),
-            w.failed_inside,
-            w.requests_inside,
-            w.failed_after,
-            w.requests_after,
-            esc(&w.recovery_text()),
-            w.recovery_limit_s,
-            if w.recovered {
-                "<span class=\"pass\">pass</span>"
-            } else {
-                "<span class=\"fail\">FAIL</span>"
-            },
-            w.note
-                .as_deref()
-                .map(|n| format!(" ({})", esc(n)))
-                .unwrap_or_default()
-        );
+    html! {
+        h2 { "Faults" }
+        p.note {
+            "Injected by the harness; each window is shaded on every chart. Recovered: the first \
+             second after the window with < 1% failures and p95 < " (format!("{:.0}", f.p95_limit_ms))
+            " ms. \"After\" runs to the next fault or the end of the run."
+        }
+        table {
+            tr {
+                th { "Fault" } th { "Window" } th { "Failed inside" } th { "Failed after" }
+                th { "Time to recover" } th { "Limit" } th { "Result" }
+            }
+            @for w in &f.windows {
+                tr {
+                    td { code { (w.spec) } }
+                    td.n { (w.window_text()) }
+                    td.n { (w.failed_inside) " of " (w.requests_inside) }
+                    td.n { (w.failed_after) " of " (w.requests_after) }
+                    td.n { (w.recovery_text()) }
+                    td.n { (format!("{:.0} s", w.recovery_limit_s)) }
+                    td {
+                        (passed(w.recovered, "pass", "FAIL"))
+                        @if let Some(note) = &w.note { " (" (note) ")" }
+                    }
+                }
+            }
+        }
     }
-    h.push_str("</table>\n");
 }
 
 /// The JUnit cases: one per fault, failed when it did not recover in time.

@@ -150,7 +150,7 @@ pub fn rewrite(dir: &std::path::Path, change: impl FnOnce(&mut Results)) -> anyh
         write("report.html", html::render(&results))?;
     }
     if dir.join("junit.xml").exists() {
-        write("junit.xml", junit::render(&results))?;
+        write("junit.xml", junit::render(&results)?)?;
     }
     Ok(results.passed())
 }

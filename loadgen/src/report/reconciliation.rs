@@ -3,12 +3,11 @@
 //! (it sees only the wire); they come back here so that the one report writer renders them beside
 //! the thresholds, and a failed check fails the run's verdict like a failed threshold.
 
-use std::fmt::Write as _;
-
+use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::Results;
-use super::html::esc;
+use super::html::passed;
 
 /// Every check and whether all held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -36,27 +35,19 @@ impl Reconciliation {
 }
 
 /// The report's section, placed before the thresholds.
-pub fn html(h: &mut String, r: &Results) {
+pub fn html(r: &Results) -> Markup {
     let Some(rec) = &r.reconciliation else {
-        return;
+        return html! {};
     };
-    h.push_str(
-        "<h2>Reconciliation</h2>\n<table><tr><th>Check</th><th>Result</th><th>Found</th></tr>\n",
-    );
-    for c in &rec.checks {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&c.check),
-            if c.ok {
-                "<span class=\"pass\">pass</span>"
-            } else {
-                "<span class=\"fail\">FAIL</span>"
-            },
-            esc(&c.detail)
-        );
+    html! {
+        h2 { "Reconciliation" }
+        table {
+            tr { th { "Check" } th { "Result" } th { "Found" } }
+            @for c in &rec.checks {
+                tr { td { (c.check) } td { (passed(c.ok, "pass", "FAIL")) } td { (c.detail) } }
+            }
+        }
     }
-    h.push_str("</table>\n");
 }
 
 /// Adds a reconciliation and its findings to a finished run's reports in `dir` (each file

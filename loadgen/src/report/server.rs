@@ -4,33 +4,35 @@
 
 use std::fmt::Write as _;
 
+use maud::{Markup, html};
+
 use super::Results;
-use super::charts::{Marks, Series, line_chart};
-use super::html::esc;
+use super::charts::{Marks, Series, framed, line_chart};
 use crate::monitor::postgres::Statement;
 
 /// Routes drawn in the per-route chart (the busiest; a legend of 30 routes helps nobody).
 const CHART_ROUTES: usize = 8;
 
 /// The diagnosis, for the HTML report (after the thresholds: it says what to do about them).
-pub fn findings_html(h: &mut String, r: &Results) {
+pub fn findings_html(r: &Results) -> Markup {
     if r.server.is_none() && r.findings.is_empty() {
-        return;
+        return html! {};
     }
-    h.push_str("<h2>Diagnosis</h2>\n");
-    if r.findings.is_empty() {
-        h.push_str("<p class=\"note\">No finding: nothing in the client's or the server's numbers matches a known bottleneck or bug.</p>\n");
-        return;
-    }
-    for f in &r.findings {
-        let _ = writeln!(
-            h,
-            "<div class=\"warn\"><p><b>{}</b> <code>{}</code></p><p>Evidence: {}</p><p>Fix: {}</p></div>",
-            esc(&f.title),
-            f.id,
-            esc(&f.evidence),
-            esc(&f.fix)
-        );
+    html! {
+        h2 { "Diagnosis" }
+        @if r.findings.is_empty() {
+            p.note {
+                "No finding: nothing in the client's or the server's numbers matches a known \
+                 bottleneck or bug."
+            }
+        }
+        @for f in &r.findings {
+            div.warn {
+                p { b { (f.title) } " " code { (f.id) } }
+                p { "Evidence: " (f.evidence) }
+                p { "Fix: " (f.fix) }
+            }
+        }
     }
 }
 
@@ -103,23 +105,14 @@ fn aligned<T>(
 }
 
 /// The monitors' section of the HTML report.
-pub fn html(h: &mut String, r: &Results) {
+pub fn html(r: &Results) -> Markup {
     let Some(s) = &r.server else {
-        return;
+        return html! {};
     };
     // As long as the client's series, or the server's own if the client has none.
     let n = r.recorder.seconds.len().max(1);
     let marks = Marks::of(r);
-    h.push_str("<h2>Server</h2>\n<p class=\"note\">Sampled once a second by loadgen's monitors; the x axis is the client charts' (seconds since the start).</p>\n");
-    for note in &s.notes {
-        let _ = writeln!(
-            h,
-            "<p class=\"warn\">{}: {}</p>",
-            note.monitor,
-            esc(&note.message)
-        );
-    }
-    let mut charts: Vec<String> = Vec::new();
+    let mut charts: Vec<Markup> = Vec::new();
     if let Some(m) = &s.metrics {
         charts.extend(metrics_charts(m, n, &marks));
     }
@@ -239,39 +232,36 @@ pub fn html(h: &mut String, r: &Results) {
             .collect();
         charts.push(line_chart("Memory (resident, MB)", "MB", &rss, &marks));
     }
-    for chart in charts {
-        let _ = writeln!(
-            h,
-            "<div class=\"chart\">{}</div>",
-            chart.replace(" xmlns=\"http://www.w3.org/2000/svg\"", "")
-        );
-    }
-    if let Some(m) = &s.metrics {
-        routes_table(h, m);
-    }
-    if let Some(pg) = &s.postgres {
-        match &pg.statements {
-            Some(st) => {
-                let _ = writeln!(
-                    h,
-                    "<h3>Statements during the run (pg_stat_statements, database {})</h3>\n<p class=\"note\">{} calls of {} distinct statements, {:.0} ms in all.</p>",
-                    esc(&pg.database),
-                    st.calls,
-                    st.distinct,
-                    st.total_ms
-                );
-                statements_table(h, "Top 10 by total time", &st.by_total_time);
-                statements_table(h, "Top 10 by mean time", &st.by_mean_time);
-                statements_table(h, "Top 10 by calls", &st.by_calls);
-            }
-            None => {
-                h.push_str("<p class=\"note\">No statement statistics (see the note above).</p>\n")
+    html! {
+        h2 { "Server" }
+        p.note {
+            "Sampled once a second by loadgen's monitors; the x axis is the client charts' \
+             (seconds since the start)."
+        }
+        @for note in &s.notes {
+            p.warn { (note.monitor) ": " (note.message) }
+        }
+        @for chart in &charts { (framed(chart)) }
+        @if let Some(m) = &s.metrics { (routes_table(m)) }
+        @if let Some(pg) = &s.postgres {
+            @match &pg.statements {
+                Some(st) => {
+                    h3 { "Statements during the run (pg_stat_statements, database " (pg.database) ")" }
+                    p.note {
+                        (st.calls) " calls of " (st.distinct) " distinct statements, "
+                        (format!("{:.0}", st.total_ms)) " ms in all."
+                    }
+                    (statements_table("Top 10 by total time", &st.by_total_time))
+                    (statements_table("Top 10 by mean time", &st.by_mean_time))
+                    (statements_table("Top 10 by calls", &st.by_calls))
+                }
+                None => p.note { "No statement statistics (see the note above)." }
             }
         }
     }
 }
 
-fn metrics_charts(m: &crate::monitor::metrics::Data, n: usize, marks: &Marks) -> Vec<String> {
+fn metrics_charts(m: &crate::monitor::metrics::Data, n: usize, marks: &Marks) -> Vec<Markup> {
     let mut busiest: Vec<&crate::monitor::metrics::Route> = m.routes.iter().collect();
     busiest.sort_by_key(|r| std::cmp::Reverse(r.requests));
     busiest.truncate(CHART_ROUTES);
@@ -352,48 +342,54 @@ fn metrics_charts(m: &crate::monitor::metrics::Data, n: usize, marks: &Marks) ->
     charts
 }
 
-fn routes_table(h: &mut String, m: &crate::monitor::metrics::Data) {
+fn routes_table(m: &crate::monitor::metrics::Data) -> Markup {
     if m.routes.is_empty() {
-        return;
+        return html! {};
     }
-    h.push_str("<h3>Server-side time per route (the shop's /metrics)</h3>\n<table><tr><th>Method</th><th>Route</th><th># Requests</th><th># 5xx</th><th>Mean server time (ms)</th></tr>\n");
     let mut routes: Vec<_> = m.routes.iter().collect();
     routes.sort_by(|a, b| {
         b.mean_ms
             .unwrap_or(0.0)
             .total_cmp(&a.mean_ms.unwrap_or(0.0))
     });
-    for r in routes {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(&r.method),
-            esc(&r.route),
-            r.requests,
-            r.server_errors,
-            r.mean_ms.map_or("-".to_owned(), |v| format!("{v:.2}"))
-        );
+    html! {
+        h3 { "Server-side time per route (the shop's /metrics)" }
+        table {
+            tr {
+                th { "Method" } th { "Route" } th { "# Requests" } th { "# 5xx" }
+                th { "Mean server time (ms)" }
+            }
+            @for r in routes {
+                tr {
+                    td { (r.method) }
+                    td { (r.route) }
+                    td.n { (r.requests) }
+                    td.n { (r.server_errors) }
+                    td.n { (r.mean_ms.map_or("-".to_owned(), |v| format!("{v:.2}"))) }
+                }
+            }
+        }
     }
-    h.push_str("</table>\n");
 }
 
-fn statements_table(h: &mut String, title: &str, statements: &[Statement]) {
-    let _ = writeln!(h, "<h4>{title}</h4>");
-    if statements.is_empty() {
-        h.push_str("<p class=\"note\">No statement ran.</p>\n");
-        return;
+fn statements_table(title: &str, statements: &[Statement]) -> Markup {
+    html! {
+        h4 { (title) }
+        @if statements.is_empty() {
+            p.note { "No statement ran." }
+        } @else {
+            table {
+                tr { th { "Calls" } th { "Total (ms)" } th { "Mean (ms)" } th { "Rows" } th { "Statement" } }
+                @for s in statements {
+                    tr {
+                        td.n { (s.calls) }
+                        td.n { (format!("{:.1}", s.total_ms)) }
+                        td.n { (format!("{:.3}", s.mean_ms)) }
+                        td.n { (s.rows) }
+                        td { code { (one_line(&s.query, 300)) } }
+                    }
+                }
+            }
+        }
     }
-    h.push_str("<table><tr><th>Calls</th><th>Total (ms)</th><th>Mean (ms)</th><th>Rows</th><th>Statement</th></tr>\n");
-    for s in statements {
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td><td><code>{}</code></td></tr>",
-            s.calls,
-            s.total_ms,
-            s.mean_ms,
-            s.rows,
-            esc(&one_line(&s.query, 300))
-        );
-    }
-    h.push_str("</table>\n");
 }

@@ -50,7 +50,10 @@ fn a_restored_run_renders_the_same_reports() {
         console::final_report(&back),
         console::final_report(&original)
     );
-    assert_eq!(junit::render(&back), junit::render(&original));
+    assert_eq!(
+        junit::render(&back).unwrap(),
+        junit::render(&original).unwrap()
+    );
 }
 
 #[test]

@@ -121,13 +121,19 @@ fn state(snapshot: &Snapshot, run: Option<&Run>) -> &'static str {
     }
 }
 
+/// A text HTML-escaped, as Locust sends names, errors and messages (`escape()` in its web.py):
+/// scripts written against its JSON unescape them.
+fn html_text(text: &str) -> String {
+    maud::html! { (text) }.into_string()
+}
+
 fn row(e: &EntrySnapshot) -> Value {
     // PERCENTILES: 50, 66, 75, 80, 90, 95, 98, 99, 99.9, 99.99, 100.
     let p = |i: usize| e.percentiles_ms[i];
     json!({
         "method": e.method,
         "name": e.name,
-        "safe_name": report::html::esc(&e.name),
+        "safe_name": html_text(&e.name),
         "num_requests": e.requests,
         "num_failures": e.failures,
         "avg_response_time": e.avg_ms.unwrap_or(0.0),
@@ -164,8 +170,8 @@ pub async fn stats_requests(State(session): Ui) -> Json<Value> {
         .map(|f| {
             json!({
                 "method": f.method,
-                "name": report::html::esc(&f.name),
-                "error": report::html::esc(&f.error),
+                "name": html_text(&f.name),
+                "error": html_text(&f.error),
                 "occurrences": f.occurrences,
             })
         })
@@ -202,7 +208,7 @@ pub async fn exceptions(State(session): Ui) -> Json<Value> {
         .unwrap_or_default()
         .into_iter()
         .map(|(msg, count)| {
-            json!({"count": count, "msg": report::html::esc(&msg), "traceback": "", "nodes": "local"})
+            json!({"count": count, "msg": html_text(&msg), "traceback": "", "nodes": "local"})
         })
         .collect();
     Json(json!({ "exceptions": rows }))
@@ -323,9 +329,8 @@ pub async fn junit_xml(State(session): Ui) -> Response {
         Ok(r) => r,
         Err(e) => return e,
     };
-    download(
-        "application/xml",
-        "junit.xml".into(),
-        report::junit::render(&results).into_bytes(),
-    )
+    match report::junit::render(&results) {
+        Ok(xml) => download("application/xml", "junit.xml".into(), xml.into_bytes()),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}\n")).into_response(),
+    }
 }

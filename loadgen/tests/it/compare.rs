@@ -162,7 +162,7 @@ async fn noise_is_not_a_regression_and_a_slowed_endpoint_is_the_one_that_is() {
     assert!(html.contains("p95 (ms), GET b") && html.matches("<svg").count() >= 3);
     let junit = std::fs::read_to_string(d.join("c.xml")).unwrap();
     assert!(
-        junit.contains("<testcase name=\"p95 10% GET b\"><failure"),
+        junit.contains("<testcase name=\"p95 10% GET b\">\n    <failure"),
         "{junit}"
     );
 

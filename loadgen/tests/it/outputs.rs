@@ -1,6 +1,6 @@
 //! The files a run writes: Locust's CSVs byte for byte, the offline HTML, summary.json, junit.xml.
 
-use crate::stub::{ROOT, Server, loadgen, scenario, summary, text};
+use crate::stub::{HOSTILE, ROOT, Server, loadgen, scenario, summary, text};
 
 const STATS: &str = "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%\r\n";
 const HISTORY: &str = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size\r\n";
@@ -284,4 +284,87 @@ async fn a_failed_threshold_exits_1_and_junit_names_it() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let junit = std::fs::read_to_string(dir.path().join("j.xml")).unwrap();
     assert!(junit.contains("tests=\"1\" failures=\"0\""), "{junit}");
+}
+
+/// A request named, and a server answering, with markup and quotes: the HTML report, the
+/// comparison page and both JUnit files hold them escaped, never a raw tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_answers_that_are_markup_are_escaped_in_every_page() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml_name = HOSTILE.replace('"', "\\\"");
+    scenario(
+        dir.path(),
+        "s.toml",
+        &format!("[[task]]\n[[task.request]]\npath = \"/hostile\"\nname = \"{toml_name}\"\n"),
+    );
+    let threshold = format!("max{{GET {HOSTILE}}} < 0.001ms");
+    let out = loadgen(
+        dir.path(),
+        &[
+            "run",
+            "--headless",
+            "-H",
+            &server.url(),
+            "-f",
+            "s.toml",
+            "-u",
+            "1",
+            "-t",
+            "2s",
+            "--threshold",
+            &threshold,
+            "--html",
+            "r.html",
+            "--junit",
+            "j.xml",
+            "--json",
+            "s.json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let out = loadgen(
+        dir.path(),
+        &[
+            "compare", "s.json", "s.json", "--html", "c.html", "--junit", "c.xml",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+
+    // HTML: `'` needs no escape inside text and double-quoted attributes.
+    let html_name = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;'";
+    let report = read("r.html");
+    assert!(
+        report.contains(&format!("<td>{html_name}</td>")),
+        "the name: {report}"
+    );
+    assert!(
+        report.contains(&format!("{html_name} from the server")),
+        "the server's answer: {report}"
+    );
+    let xml_name = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;&apos;";
+    let junit = read("j.xml");
+    assert!(junit.contains(&format!("GET {xml_name}")), "{junit}");
+    let page = read("c.html");
+    assert!(
+        page.contains(&format!("<td>GET {html_name}</td>")),
+        "{page}"
+    );
+    let compared = read("c.xml");
+    assert!(
+        compared.contains(&format!("GET {xml_name} p95")),
+        "{compared}"
+    );
+    for (file, text) in [
+        ("r.html", &report),
+        ("j.xml", &junit),
+        ("c.html", &page),
+        ("c.xml", &compared),
+    ] {
+        assert!(!text.contains("<script"), "a raw tag in {file}: {text}");
+        assert!(!text.contains("\"&'"), "raw quotes in {file}: {text}");
+    }
 }

@@ -1,5 +1,5 @@
 //! A stub target: fixed answers, a JSON list, chosen statuses, a login whose first token is
-//! refused, an endpoint of a chosen speed, and a stall window (every `period`, the first `stall` of it holds every request until
+//! refused, an endpoint of a chosen speed, a server error whose answer is markup, and a stall window (every `period`, the first `stall` of it holds every request until
 //! the window ends).
 
 use std::net::SocketAddr;
@@ -63,6 +63,10 @@ impl Server {
             )
             .route("/status/{code}", get(status))
             .route("/plain/{code}", get(plain))
+            .route(
+                "/hostile",
+                get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, HOSTILE_ANSWER) }),
+            )
             .route("/stall", get(stall_handler))
             .route("/sleep/{us}", get(sleep_handler))
             .route("/login", post(login))
@@ -203,5 +207,10 @@ pub fn scenario(dir: &Path, name: &str, toml: &str) -> PathBuf {
 pub fn summary(dir: &Path, file: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
 }
+
+/// Text that is markup and quotes: a page that writes it unescaped runs a script.
+pub const HOSTILE: &str = r#"<script>alert(1)</script>"&'"#;
+/// What `/hostile` answers, with a 500.
+pub const HOSTILE_ANSWER: &str = r#"<script>alert(1)</script>"&' from the server"#;
 
 pub const ROOT: &str = "[[task]]\n[[task.request]]\npath = \"/\"\n";

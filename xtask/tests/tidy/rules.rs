@@ -287,3 +287,23 @@ fn no_test_is_ignored() {
          {hits:#?}"
     );
 }
+
+#[test]
+fn no_code_escapes_markup_by_hand() {
+    // maud and quick-xml escape what they are given; a hand escaper is where one missed call puts
+    // a server's text into a page unescaped.
+    let root = super::root();
+    let files: Vec<PathBuf> = super::sources(&root)
+        .into_iter()
+        .filter(|f| !f.starts_with("xtask/tests/tidy"))
+        .collect();
+    let hits = code_lines_with(
+        &root,
+        &files,
+        &["fn esc(", "fn escape_html(", "fn html_escape(", "\"&amp;\""],
+    );
+    assert!(
+        hits.is_empty(),
+        "build HTML with maud and XML with quick-xml, which escape by default: {hits:#?}"
+    );
+}
