@@ -365,13 +365,9 @@ async fn with_stack(
     )
     .await;
     let code = code?;
-    let mut stats: serde_json::Value = reqwest::get(format!("{mock_url}/__mock/stats"))
-        .await?
-        .json()
-        .await
-        .context("reading the Toss mock's stats")?;
+    let mut stats = services::mock_stats(&reqwest::Client::new(), &mock_url).await?;
     for earlier in &children.earlier_books {
-        fault::apply::add_books(&mut stats, earlier);
+        stats.add(earlier);
     }
     // A connection of its own: one opened before the load may have died with a PostgreSQL restart.
     let db = reconcile::connect(&database_url).await?;
