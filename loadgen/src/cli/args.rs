@@ -203,7 +203,7 @@ pub struct CompareArgs {
     /// The smallest relative change, in percent, that counts however confident the test is
     #[arg(
         long,
-        default_value_t = 5.0,
+        default_value_t = crate::compare::DEFAULT_MIN_CHANGE,
         value_name = "PERCENT",
         env = "LOADGEN_MIN_CHANGE"
     )]
