@@ -2,8 +2,11 @@
 //! one also read from the environment (`LOADGEN_*`) by clap in the binary. This is the `--help`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::timespan;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -98,8 +101,8 @@ pub struct WorkerArgs {
     pub master_port: u16,
     /// How long to wait for the master to answer (it may start after its workers) before giving
     /// up: 300s is Locust's 60 tries of 5 s
-    #[arg(long, default_value = "300s", env = "LOADGEN_MASTER_WAIT")]
-    pub master_wait: String,
+    #[arg(long, default_value = "300s", env = "LOADGEN_MASTER_WAIT", value_parser = timespan::parse)]
+    pub master_wait: Duration,
     /// Built-in scenario (shop, payment, browse) or a scenario TOML file
     #[arg(
         short = 'f',
@@ -130,15 +133,15 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 0, env = "LOADGEN_SEED")]
     pub seed: u64,
     /// Give up on a request after this long
-    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT")]
-    pub request_timeout: String,
+    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT", value_parser = timespan::parse)]
+    pub request_timeout: Duration,
     /// How long users may finish their task when the master stops the test
-    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT")]
-    pub stop_timeout: String,
+    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT", value_parser = timespan::parse)]
+    pub stop_timeout: Duration,
     /// The longest one test may run on this worker, whatever the master says; then the worker
     /// leaves the master
-    #[arg(long, default_value = "1h", env = "LOADGEN_MAX_RUN_TIME")]
-    pub max_run_time: String,
+    #[arg(long, default_value = "1h", env = "LOADGEN_MAX_RUN_TIME", value_parser = timespan::parse)]
+    pub max_run_time: Duration,
     /// Write this worker's own summary.json (exact histograms) to FILE at the end of each test
     #[arg(long, value_name = "FILE", env = "LOADGEN_JSON")]
     pub json: Option<String>,
@@ -259,8 +262,8 @@ pub struct RunArgs {
     #[arg(short = 'r', long, env = "LOADGEN_SPAWN_RATE")]
     pub spawn_rate: Option<f64>,
     /// How long to run: 90s, 5m, 1h30m [default: 1m; with --phase alone: its stages scaled to fit]
-    #[arg(short = 't', long, env = "LOADGEN_RUN_TIME")]
-    pub run_time: Option<String>,
+    #[arg(short = 't', long, env = "LOADGEN_RUN_TIME", value_parser = timespan::parse)]
+    pub run_time: Option<Duration>,
     /// Open model: start iterations at this rate (500/s) instead of looping users
     #[arg(long, env = "LOADGEN_ARRIVAL_RATE")]
     pub arrival_rate: Option<String>,
@@ -295,8 +298,8 @@ pub struct RunArgs {
     )]
     pub start_at: Option<String>,
     /// Open model: a start that waits longer than this for a free user is dropped (and counted)
-    #[arg(long, default_value = "10s", env = "LOADGEN_MAX_LAG")]
-    pub max_lag: String,
+    #[arg(long, default_value = "10s", env = "LOADGEN_MAX_LAG", value_parser = timespan::parse)]
+    pub max_lag: Duration,
     /// Run without the web UI: start the load at once and exit when it ends (as Locust). Without
     /// it, the web UI is served (--web-host:--web-port) and a run starts from its form
     #[arg(long, env = "LOADGEN_HEADLESS")]
@@ -370,8 +373,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1, env = "LOADGEN_EXIT_CODE_ON_ERROR")]
     pub exit_code_on_error: u8,
     /// Seconds (or a duration) users may take to finish their task when the run ends
-    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT")]
-    pub stop_timeout: String,
+    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT", value_parser = timespan::parse)]
+    pub stop_timeout: Duration,
     /// Only run tasks with one of these tags (comma-separated)
     #[arg(short = 'T', long, value_delimiter = ',', env = "LOADGEN_TAGS")]
     pub tags: Vec<String>,
@@ -390,8 +393,8 @@ pub struct RunArgs {
     )]
     pub vars: Vec<String>,
     /// Give up on a request after this long (the plan's 60 s)
-    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT")]
-    pub request_timeout: String,
+    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT", value_parser = timespan::parse)]
+    pub request_timeout: Duration,
     /// Monitor PostgreSQL each second (connections by state, lock waits) and report the run's
     /// top statements from pg_stat_statements: postgres://user:password@host:port/database
     #[arg(

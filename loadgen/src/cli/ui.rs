@@ -29,11 +29,7 @@ pub(super) async fn run(
         )
     })?;
     let peak = r.plan.stages.iter().max_by_key(|s| s.users);
-    let run_time = args
-        .run_time
-        .as_deref()
-        .map(|t| super::plan::duration("--run-time", t))
-        .transpose()?;
+    let run_time = args.run_time;
     // The phase's own stages (-u/-r only set the form's first values) and every threshold that
     // judges them, per stage too: the form's "Run the phase's stages".
     let phase_stages = r
