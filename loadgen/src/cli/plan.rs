@@ -187,7 +187,7 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         }
         thresholds.retain(|t| t.stage.is_none());
     }
-    for t in &args.thresholds {
+    for t in &args.verdict.thresholds {
         thresholds.push(Threshold::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e:#}"))?);
     }
     verdict::validate(&thresholds, &scenario.endpoints, plan.stages.len())?;
@@ -198,10 +198,10 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .map(|p| p.outputs.clone())
         .unwrap_or_default();
     let outputs = Outputs {
-        csv: args.csv.clone().or(phase_outputs.csv),
-        html: args.html.clone().or(phase_outputs.html),
-        json: args.json.clone().or(phase_outputs.json),
-        junit: args.junit.clone().or(phase_outputs.junit),
+        csv: args.outputs.csv.clone().or(phase_outputs.csv),
+        html: args.outputs.html.clone().or(phase_outputs.html),
+        json: args.outputs.json.clone().or(phase_outputs.json),
+        junit: args.outputs.junit.clone().or(phase_outputs.junit),
     };
     // The flag's default gives way to the phase file's own timeout.
     let request_timeout = match (&phase, args.request_timeout) {

@@ -42,7 +42,7 @@ pub(super) async fn run(
         .as_ref()
         .map(|p| p.thresholds.clone())
         .unwrap_or_default();
-    for t in &args.thresholds {
+    for t in &args.verdict.thresholds {
         phase_thresholds.push(
             crate::threshold::Threshold::parse(t)
                 .map_err(|e| anyhow::anyhow!("--threshold: {e:#}"))?,
@@ -73,7 +73,7 @@ pub(super) async fn run(
         outputs: r.outputs,
         csv_full_history: args.csv_full_history,
         command: super::shown_command(std::env::args()),
-        insecure: args.insecure,
+        insecure: args.tls.insecure,
     };
     // The bound address: --web-port 0 takes a free port, and this line says which.
     let bound = listener.local_addr()?;
@@ -105,7 +105,7 @@ pub(super) async fn run(
     Ok(match results {
         Some(results) => {
             println!("{}", crate::report::console::final_report(&results));
-            super::exit_code(&results, args.exit_code_on_error)
+            super::exit_code(&results, args.verdict.exit_code_on_error)
         }
         None => 0,
     })

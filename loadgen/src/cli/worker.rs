@@ -22,8 +22,8 @@ pub async fn run(args: &WorkerArgs) -> anyhow::Result<u8> {
         .map(crate::client::parse_host)
         .transpose()?;
     let tls = crate::client::tls::Tls::new(&crate::client::tls::TlsOptions {
-        ca_cert: args.ca_cert.clone(),
-        insecure: args.insecure,
+        ca_cert: args.tls.ca_cert.clone(),
+        insecure: args.tls.insecure,
         http2: false,
     })?;
     let vars = parse_vars(&args.vars)?;
@@ -66,7 +66,7 @@ pub async fn run(args: &WorkerArgs) -> anyhow::Result<u8> {
             open_model: false,
             seed,
             command: command.clone(),
-            tls_insecure: args.insecure,
+            tls_insecure: args.tls.insecure,
             protocol: None,
             shard: end.shard,
             thresholds: Vec::new(),
