@@ -28,6 +28,7 @@ pub mod stats;
 pub mod summary;
 pub mod template;
 pub mod threshold;
+pub mod timespan;
 pub mod trend;
 pub mod user;
 pub mod verdict;

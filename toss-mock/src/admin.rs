@@ -7,10 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
@@ -21,7 +19,7 @@ use crate::openapi;
 use crate::payment::{Payment, Status};
 use crate::request::{Amount, TossJson, valid_order_id};
 use crate::state::AppState;
-use crate::stats::Money;
+use crate::stats::{PaymentsByStatus, StatsReport, Stored};
 
 /// The buyer's checkout: a session for an order.
 #[derive(Deserialize, ToSchema)]
@@ -145,47 +143,19 @@ pub async fn create(
     Ok(response)
 }
 
-/// The mock's books.
-#[derive(Serialize, ToSchema)]
-struct StatsView {
-    /// Requests per endpoint (`METHOD path-template`) and outcome (`OK`, a Toss code,
-    /// `REPLAYED`, a chaos drop).
-    #[schema(value_type = HashMap<String, HashMap<String, u64>>)]
-    endpoints: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
-    /// Payments held, by status.
-    #[schema(value_type = HashMap<String, u64>)]
-    payments: serde_json::Map<String, serde_json::Value>,
-    approved: Money,
-    canceled: Money,
-    stored: Stored,
-}
-
-/// What the mock holds in memory.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct Stored {
-    payments: usize,
-    idempotency_records: usize,
-}
-
 /// `GET /__mock/stats`.
 #[utoipa::path(
     get,
     path = "/__mock/stats",
     tag = "mock",
     operation_id = "stats",
-    responses((status = 200, description = "requests, payments and money so far", body = StatsView)),
+    responses((status = 200, description = "requests, payments and money so far", body = StatsReport)),
 )]
 pub async fn stats(State(state): State<AppState>) -> Response {
     let now = state.now();
-    let payments = state
-        .payments
-        .count_by_status(now)
-        .iter()
-        .map(|(status, n)| (status.as_str().to_string(), json!(n)))
-        .collect();
+    let payments = PaymentsByStatus::from_counts(state.payments.count_by_status(now));
     let (approved, canceled) = state.stats.money();
-    Json(StatsView {
+    Json(StatsReport {
         endpoints: state.stats.endpoints(),
         payments,
         approved,

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use launcher::{Launch, Service, free_port, procfs};
 
 use crate::binaries::build_release;
+use crate::services;
 use crate::workspace;
 
 const PAYERS: usize = 500;
@@ -316,8 +317,8 @@ struct Memory {
     rss_mb: f64,
     peak_mb: f64,
     per_second: f64,
-    stored_payments: u64,
-    stored_records: u64,
+    stored_payments: usize,
+    stored_records: usize,
 }
 
 impl Memory {
@@ -335,20 +336,15 @@ async fn memory_after(mock: &Service, base: &str, payments: usize) -> anyhow::Re
     let half_rss_mb = rss_mb(mock)?;
     push_payments(&client, base, half..payments).await?;
     let per_second = payments as f64 / started.elapsed().as_secs_f64();
-    let stats: Value = client
-        .get(format!("{base}/__mock/stats"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let stats = services::mock_stats(&client, base).await?;
     let memory = procfs::memory(mock.pid()).context("reading the mock's /proc status")?;
     Ok(Memory {
         half_rss_mb,
         rss_mb: megabytes(memory.rss).context("no VmRSS in /proc status")?,
         peak_mb: megabytes(memory.peak_rss).context("no VmHWM in /proc status")?,
         per_second,
-        stored_payments: stats["stored"]["payments"].as_u64().unwrap_or(0),
-        stored_records: stats["stored"]["idempotencyRecords"].as_u64().unwrap_or(0),
+        stored_payments: stats.stored.payments,
+        stored_records: stats.stored.idempotency_records,
     })
 }
 

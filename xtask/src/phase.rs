@@ -216,17 +216,16 @@ fn against_baseline(args: &Args, report_dir: &Path, code: u8) -> anyhow::Result<
         return Ok(code);
     };
     println!("\ncompared with {}:", baseline.display());
-    let compared = loadgen::cli::compare::compare_runs(&loadgen::cli::CompareArgs {
+    let compared = loadgen::compare::compare_runs(&loadgen::compare::Options {
         base: baseline.clone(),
         new: report_dir.to_path_buf(),
         max_regression: args.max_regression.clone(),
         // Without limits, any figure judged regressed fails the phase.
         fail_on_regression: args.max_regression.is_empty(),
-        min_change: 5.0,
-        force: false,
         html: Some(report_dir.join("compare.html")),
         json: Some(report_dir.join("compare.json")),
         junit: Some(report_dir.join("compare.xml")),
+        ..loadgen::compare::Options::default()
     })?;
     let section = loadgen::report::baseline::Baseline::new(
         &compared.comparison,
@@ -365,13 +364,9 @@ async fn with_stack(
     )
     .await;
     let code = code?;
-    let mut stats: serde_json::Value = reqwest::get(format!("{mock_url}/__mock/stats"))
-        .await?
-        .json()
-        .await
-        .context("reading the Toss mock's stats")?;
+    let mut stats = services::mock_stats(&reqwest::Client::new(), &mock_url).await?;
     for earlier in &children.earlier_books {
-        fault::apply::add_books(&mut stats, earlier);
+        stats.add(earlier);
     }
     // A connection of its own: one opened before the load may have died with a PostgreSQL restart.
     let db = reconcile::connect(&database_url).await?;

@@ -1,12 +1,13 @@
 //! The two servers every local run needs, started the same way by `phase` and `repro`: the Toss
 //! mock and then the shop pointed at it, each on a free port behind its health check, with its
-//! log in the run's report folder.
+//! log in the run's report folder; and the mock's books, read as the mock's own type.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use launcher::{Launch, Service, free_port};
+use toss_mock::stats::StatsReport;
 
 /// A started server and its base URL.
 pub struct Running {
@@ -37,6 +38,21 @@ pub async fn toss_mock_at(
         .await
         .context("starting toss-mock")?;
     Ok(Running { service, url })
+}
+
+/// The Toss mock's books (`GET /__mock/stats` at `url`), parsed as the mock's own wire type: a key
+/// renamed on one side is an error naming it, never a zero.
+pub async fn mock_stats(client: &reqwest::Client, url: &str) -> anyhow::Result<StatsReport> {
+    let endpoint = format!("{url}/__mock/stats");
+    client
+        .get(&endpoint)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("asking the Toss mock for its books ({endpoint})"))?
+        .json()
+        .await
+        .with_context(|| format!("reading the Toss mock's books ({endpoint})"))
 }
 
 /// What the shop is started on.

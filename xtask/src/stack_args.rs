@@ -30,7 +30,7 @@ pub struct StackArgs {
     #[arg(long, env = "SHOPLOAD_STATE_DIR", default_value_os_t = crate::workspace::default_state_dir())]
     pub state_dir: PathBuf,
     /// How long a server may take to answer its first query
-    #[arg(long, env = "SHOPLOAD_READY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "SHOPLOAD_READY_TIMEOUT", default_value = "60s", value_parser = loadgen::timespan::parse)]
     pub ready_timeout: Duration,
 }
 
@@ -49,8 +49,4 @@ impl StackArgs {
         config.ready_timeout = self.ready_timeout;
         config
     }
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 30s or 2m: {e}"))
 }

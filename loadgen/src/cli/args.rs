@@ -2,8 +2,11 @@
 //! one also read from the environment (`LOADGEN_*`) by clap in the binary. This is the `--help`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::timespan;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -89,6 +92,10 @@ pub enum Command {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(
+    mut_arg("ca_cert", |a| a.help("HTTPS: a PEM file with the CA certificate(s) that signed the server's")),
+    mut_arg("insecure", |a| a.help("HTTPS: accept any certificate (the server is then not authenticated)")),
+)]
 pub struct WorkerArgs {
     /// The master's host (Locust's flag and variable)
     #[arg(long, default_value = "127.0.0.1", env = "LOCUST_MASTER_NODE_HOST")]
@@ -98,8 +105,8 @@ pub struct WorkerArgs {
     pub master_port: u16,
     /// How long to wait for the master to answer (it may start after its workers) before giving
     /// up: 300s is Locust's 60 tries of 5 s
-    #[arg(long, default_value = "300s", env = "LOADGEN_MASTER_WAIT")]
-    pub master_wait: String,
+    #[arg(long, default_value = "300s", env = "LOADGEN_MASTER_WAIT", value_parser = timespan::parse)]
+    pub master_wait: Duration,
     /// Built-in scenario (shop, payment, browse) or a scenario TOML file
     #[arg(
         short = 'f',
@@ -112,12 +119,8 @@ pub struct WorkerArgs {
     /// The system under test when the master has no --host (the master's wins)
     #[arg(short = 'H', long, env = "LOADGEN_HOST")]
     pub host: Option<String>,
-    /// HTTPS: a PEM file with the CA certificate(s) that signed the server's
-    #[arg(long, value_name = "FILE", env = "LOADGEN_CA_CERT")]
-    pub ca_cert: Option<PathBuf>,
-    /// HTTPS: accept any certificate (the server is then not authenticated)
-    #[arg(long, env = "LOADGEN_INSECURE", conflicts_with = "ca_cert")]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// A scenario variable, repeatable: --var toss_url=http://127.0.0.1:8090
     #[arg(
         long = "var",
@@ -130,15 +133,15 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 0, env = "LOADGEN_SEED")]
     pub seed: u64,
     /// Give up on a request after this long
-    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT")]
-    pub request_timeout: String,
+    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT", value_parser = timespan::parse)]
+    pub request_timeout: Duration,
     /// How long users may finish their task when the master stops the test
-    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT")]
-    pub stop_timeout: String,
+    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT", value_parser = timespan::parse)]
+    pub stop_timeout: Duration,
     /// The longest one test may run on this worker, whatever the master says; then the worker
     /// leaves the master
-    #[arg(long, default_value = "1h", env = "LOADGEN_MAX_RUN_TIME")]
-    pub max_run_time: String,
+    #[arg(long, default_value = "1h", env = "LOADGEN_MAX_RUN_TIME", value_parser = timespan::parse)]
+    pub max_run_time: Duration,
     /// Write this worker's own summary.json (exact histograms) to FILE at the end of each test
     #[arg(long, value_name = "FILE", env = "LOADGEN_JSON")]
     pub json: Option<String>,
@@ -148,36 +151,29 @@ pub struct WorkerArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(
+    mut_arg("csv", |a| a.env("LOADGEN_MERGE_CSV").help(
+        "Write Locust's CSV files PREFIX_stats.csv, _stats_history.csv (its header: the shards' \
+         running totals are not in their summaries), _failures.csv, _exceptions.csv",
+    )),
+    mut_arg("html", |a| a.env("LOADGEN_MERGE_HTML").help("Write the merged run's self-contained HTML report to FILE")),
+    mut_arg("json", |a| a.env("LOADGEN_MERGE_JSON").help("Write the merged run's summary.json to FILE")),
+    mut_arg("junit", |a| a.env("LOADGEN_MERGE_JUNIT")),
+    mut_arg("thresholds", |a| a.env("LOADGEN_MERGE_THRESHOLDS").help(
+        "A pass/fail rule judged on the merged run, repeatable, beside those the shards carried: \
+         \"p95 < 1000ms\", \"rps >= 100\", \"p99{stage=3} < 2s\"",
+    )),
+    mut_arg("exit_code_on_error", |a| a.help("The exit code of a merged run without thresholds in which any request failed")),
+)]
 pub struct MergeArgs {
     /// The shards' summary.json files, or directories searched (three levels deep) for files
     /// named summary.json
     #[arg(required = true, value_name = "DIR_OR_FILE")]
     pub inputs: Vec<PathBuf>,
-    /// Write Locust's CSV files PREFIX_stats.csv, _stats_history.csv (its header: the shards'
-    /// running totals are not in their summaries), _failures.csv, _exceptions.csv
-    #[arg(long = "csv", value_name = "PREFIX", env = "LOADGEN_MERGE_CSV")]
-    pub csv: Option<String>,
-    /// Write the merged run's self-contained HTML report to FILE
-    #[arg(long, value_name = "FILE", env = "LOADGEN_MERGE_HTML")]
-    pub html: Option<String>,
-    /// Write the merged run's summary.json to FILE
-    #[arg(long, value_name = "FILE", env = "LOADGEN_MERGE_JSON")]
-    pub json: Option<String>,
-    /// Write junit.xml (one test case per threshold) to FILE
-    #[arg(long, value_name = "FILE", env = "LOADGEN_MERGE_JUNIT")]
-    pub junit: Option<String>,
-    /// A pass/fail rule judged on the merged run, repeatable, beside those the shards carried:
-    /// "p95 < 1000ms", "rps >= 100", "p99{stage=3} < 2s"
-    #[arg(
-        long = "threshold",
-        value_name = "RULE",
-        env = "LOADGEN_MERGE_THRESHOLDS",
-        value_delimiter = '|'
-    )]
-    pub thresholds: Vec<String>,
-    /// The exit code of a merged run without thresholds in which any request failed
-    #[arg(long, default_value_t = 1, env = "LOADGEN_EXIT_CODE_ON_ERROR")]
-    pub exit_code_on_error: u8,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -203,7 +199,7 @@ pub struct CompareArgs {
     /// The smallest relative change, in percent, that counts however confident the test is
     #[arg(
         long,
-        default_value_t = 5.0,
+        default_value_t = crate::compare::DEFAULT_MIN_CHANGE,
         value_name = "PERCENT",
         env = "LOADGEN_MIN_CHANGE"
     )]
@@ -229,14 +225,8 @@ pub struct RunArgs {
     /// phase file's host
     #[arg(short = 'H', long, env = "LOADGEN_HOST")]
     pub host: Option<String>,
-    /// HTTPS: a PEM file with the CA certificate(s) that signed the server's, trusted beside the
-    /// system's roots (a private or staging CA)
-    #[arg(long, value_name = "FILE", env = "LOADGEN_CA_CERT")]
-    pub ca_cert: Option<PathBuf>,
-    /// HTTPS: accept any certificate (a self-signed staging one); the server is then not
-    /// authenticated, and every report says so
-    #[arg(long, env = "LOADGEN_INSECURE", conflicts_with = "ca_cert")]
-    pub insecure: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// HTTP/2: offered by ALPN on https (the server may still choose HTTP/1.1), spoken with prior
     /// knowledge (h2c) on http://; one connection per user, one request at a time on it
     #[arg(long, env = "LOADGEN_HTTP2")]
@@ -259,8 +249,8 @@ pub struct RunArgs {
     #[arg(short = 'r', long, env = "LOADGEN_SPAWN_RATE")]
     pub spawn_rate: Option<f64>,
     /// How long to run: 90s, 5m, 1h30m [default: 1m; with --phase alone: its stages scaled to fit]
-    #[arg(short = 't', long, env = "LOADGEN_RUN_TIME")]
-    pub run_time: Option<String>,
+    #[arg(short = 't', long, env = "LOADGEN_RUN_TIME", value_parser = timespan::parse)]
+    pub run_time: Option<Duration>,
     /// Open model: start iterations at this rate (500/s) instead of looping users
     #[arg(long, env = "LOADGEN_ARRIVAL_RATE")]
     pub arrival_rate: Option<String>,
@@ -295,8 +285,8 @@ pub struct RunArgs {
     )]
     pub start_at: Option<String>,
     /// Open model: a start that waits longer than this for a free user is dropped (and counted)
-    #[arg(long, default_value = "10s", env = "LOADGEN_MAX_LAG")]
-    pub max_lag: String,
+    #[arg(long, default_value = "10s", env = "LOADGEN_MAX_LAG", value_parser = timespan::parse)]
+    pub max_lag: Duration,
     /// Run without the web UI: start the load at once and exit when it ends (as Locust). Without
     /// it, the web UI is served (--web-host:--web-port) and a run starts from its form
     #[arg(long, env = "LOADGEN_HEADLESS")]
@@ -341,37 +331,16 @@ pub struct RunArgs {
     /// Print only the final summary, no live lines
     #[arg(long, env = "LOADGEN_ONLY_SUMMARY")]
     pub only_summary: bool,
-    /// Write Locust's CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv
-    #[arg(long = "csv", value_name = "PREFIX", env = "LOADGEN_CSV")]
-    pub csv: Option<String>,
     /// Every endpoint in _stats_history.csv each second, not only the Aggregated row
     #[arg(long, env = "LOADGEN_CSV_FULL_HISTORY")]
     pub csv_full_history: bool,
-    /// Write the self-contained HTML report to FILE
-    #[arg(long, value_name = "FILE", env = "LOADGEN_HTML")]
-    pub html: Option<String>,
-    /// Write summary.json (everything, machine-readable, with its histograms) to FILE
-    #[arg(long, value_name = "FILE", env = "LOADGEN_JSON")]
-    pub json: Option<String>,
-    /// Write junit.xml (one test case per threshold) to FILE
-    #[arg(long, value_name = "FILE", env = "LOADGEN_JUNIT")]
-    pub junit: Option<String>,
-    /// A pass/fail rule, repeatable: "p95 < 1000ms", "fail_ratio < 5%", "rps >= 100",
-    /// "p95{POST /api/payments/confirm/} < 800ms", "p99{stage=3} < 2s"
-    #[arg(
-        long = "threshold",
-        value_name = "RULE",
-        env = "LOADGEN_THRESHOLDS",
-        value_delimiter = '|'
-    )]
-    pub thresholds: Vec<String>,
-    /// The exit code of a run without thresholds in which any request failed (Locust's flag);
-    /// a run with thresholds exits by them
-    #[arg(long, default_value_t = 1, env = "LOADGEN_EXIT_CODE_ON_ERROR")]
-    pub exit_code_on_error: u8,
+    #[command(flatten)]
+    pub outputs: OutputArgs,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
     /// Seconds (or a duration) users may take to finish their task when the run ends
-    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT")]
-    pub stop_timeout: String,
+    #[arg(long, default_value = "0", env = "LOADGEN_STOP_TIMEOUT", value_parser = timespan::parse)]
+    pub stop_timeout: Duration,
     /// Only run tasks with one of these tags (comma-separated)
     #[arg(short = 'T', long, value_delimiter = ',', env = "LOADGEN_TAGS")]
     pub tags: Vec<String>,
@@ -390,8 +359,8 @@ pub struct RunArgs {
     )]
     pub vars: Vec<String>,
     /// Give up on a request after this long (the plan's 60 s)
-    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT")]
-    pub request_timeout: String,
+    #[arg(long, default_value = "60s", env = "LOADGEN_REQUEST_TIMEOUT", value_parser = timespan::parse)]
+    pub request_timeout: Duration,
     /// Monitor PostgreSQL each second (connections by state, lock waits) and report the run's
     /// top statements from pg_stat_statements: postgres://user:password@host:port/database
     #[arg(
@@ -457,4 +426,54 @@ pub struct RunArgs {
         help_heading = "Server monitors"
     )]
     pub pids: Vec<String>,
+}
+
+// HTTPS trust, `run`'s and `worker`'s (its shorter help set by `mut_arg` on `WorkerArgs`). Plain
+// comments: a flattened struct's doc comment would become its subcommand's about.
+#[derive(Args, Debug, Clone)]
+pub struct TlsArgs {
+    /// HTTPS: a PEM file with the CA certificate(s) that signed the server's, trusted beside the
+    /// system's roots (a private or staging CA)
+    #[arg(long, value_name = "FILE", env = "LOADGEN_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+    /// HTTPS: accept any certificate (a self-signed staging one); the server is then not
+    /// authenticated, and every report says so
+    #[arg(long, env = "LOADGEN_INSECURE", conflicts_with = "ca_cert")]
+    pub insecure: bool,
+}
+
+// The report files, `run`'s and `merge`'s (its `LOADGEN_MERGE_*` variables and help set by
+// `mut_arg` on `MergeArgs`).
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Write Locust's CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv
+    #[arg(long = "csv", value_name = "PREFIX", env = "LOADGEN_CSV")]
+    pub csv: Option<String>,
+    /// Write the self-contained HTML report to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_HTML")]
+    pub html: Option<String>,
+    /// Write summary.json (everything, machine-readable, with its histograms) to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_JSON")]
+    pub json: Option<String>,
+    /// Write junit.xml (one test case per threshold) to FILE
+    #[arg(long, value_name = "FILE", env = "LOADGEN_JUNIT")]
+    pub junit: Option<String>,
+}
+
+// What judges the run, `run`'s and `merge`'s (as above).
+#[derive(Args, Debug, Clone)]
+pub struct VerdictArgs {
+    /// A pass/fail rule, repeatable: "p95 < 1000ms", "fail_ratio < 5%", "rps >= 100",
+    /// "p95{POST /api/payments/confirm/} < 800ms", "p99{stage=3} < 2s"
+    #[arg(
+        long = "threshold",
+        value_name = "RULE",
+        env = "LOADGEN_THRESHOLDS",
+        value_delimiter = '|'
+    )]
+    pub thresholds: Vec<String>,
+    /// The exit code of a run without thresholds in which any request failed (Locust's flag);
+    /// a run with thresholds exits by them
+    #[arg(long, default_value_t = 1, env = "LOADGEN_EXIT_CODE_ON_ERROR")]
+    pub exit_code_on_error: u8,
 }

@@ -14,6 +14,7 @@ use crate::{trend, verdict};
 pub fn run(args: &MergeArgs, command_line: &[String]) -> anyhow::Result<u8> {
     // The rules first: a typo in one is found before any file is read.
     let asked = args
+        .verdict
         .thresholds
         .iter()
         .map(|t| Threshold::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e:#}")))
@@ -52,11 +53,11 @@ pub fn run(args: &MergeArgs, command_line: &[String]) -> anyhow::Result<u8> {
     }
     println!("{}", report::console::final_report(&results));
     let outputs = Outputs {
-        csv: args.csv.clone(),
-        html: args.html.clone(),
-        json: args.json.clone(),
-        junit: args.junit.clone(),
+        csv: args.outputs.csv.clone(),
+        html: args.outputs.html.clone(),
+        json: args.outputs.json.clone(),
+        junit: args.outputs.junit.clone(),
     };
     super::write_outputs(&results, &outputs, false)?;
-    Ok(super::exit_code(&results, args.exit_code_on_error))
+    Ok(super::exit_code(&results, args.verdict.exit_code_on_error))
 }

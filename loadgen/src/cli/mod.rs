@@ -53,11 +53,11 @@ impl Invocation {
 pub async fn run(args: RunArgs, invocation: Invocation) -> anyhow::Result<u8> {
     let r = plan::resolve(&args)?;
     let tls = crate::client::tls::Tls::new(&crate::client::tls::TlsOptions {
-        ca_cert: args.ca_cert.clone(),
-        insecure: args.insecure,
+        ca_cert: args.tls.ca_cert.clone(),
+        insecure: args.tls.insecure,
         http2: args.http2,
     })?;
-    if args.insecure {
+    if args.tls.insecure {
         eprintln!(
             "loadgen: WARNING: --insecure: TLS certificates NOT verified; the server is not \
              authenticated"
@@ -156,7 +156,7 @@ pub async fn run(args: RunArgs, invocation: Invocation) -> anyhow::Result<u8> {
         open_model,
         seed: args.seed,
         command: shown_command(command_line.into_iter()),
-        tls_insecure: args.insecure,
+        tls_insecure: args.tls.insecure,
         protocol: args.http2.then(|| protocol.to_owned()),
         shard: r.shard,
         thresholds: r.thresholds,
@@ -170,7 +170,7 @@ pub async fn run(args: RunArgs, invocation: Invocation) -> anyhow::Result<u8> {
         eprintln!("wrote {}", path.display());
     }
     write_outputs(&results, &r.outputs, args.csv_full_history)?;
-    Ok(exit_code(&results, args.exit_code_on_error))
+    Ok(exit_code(&results, args.verdict.exit_code_on_error))
 }
 
 /// Locust's rule: thresholds decide when there are any (as a locustfile setting

@@ -16,6 +16,9 @@ use crate::shard::Shard;
 use crate::threshold::Threshold;
 use crate::verdict;
 
+/// `--request-timeout`'s default ("60s" in `args.rs`), which a phase file's own timeout replaces.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The web UI form's host when neither the command line nor the phase gives one: the shop's.
 const DEFAULT_UI_HOST: &str = "http://127.0.0.1:8000";
 
@@ -46,11 +49,7 @@ fn stages(
     phase: Option<&Phase>,
     arrival_rate: Option<f64>,
 ) -> anyhow::Result<Vec<Stage>> {
-    let run_time = args
-        .run_time
-        .as_deref()
-        .map(|t| duration("--run-time", t))
-        .transpose()?;
+    let run_time = args.run_time;
     if run_time.is_some_and(|t| t.is_zero()) {
         bail!("--run-time must be longer than 0s");
     }
@@ -117,17 +116,6 @@ fn scaled(stages: &[Stage], total: Duration) -> Vec<Stage> {
         .collect()
 }
 
-pub(super) fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
-    if let Ok(secs) = text.parse::<f64>()
-        && secs >= 0.0
-        && secs.is_finite()
-    {
-        return Ok(Duration::from_secs_f64(secs));
-    }
-    humantime::parse_duration(text)
-        .map_err(|e| anyhow::anyhow!("{flag} {text:?} is not a duration (90s, 5m, 1h30m): {e}"))
-}
-
 /// `--var KEY=VALUE`s, in order.
 pub(super) fn parse_vars(vars: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     vars.iter()
@@ -178,8 +166,8 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
     let stages = stages(args, phase.as_ref(), arrival_rate)?;
     let mut plan = Plan {
         stages,
-        stop_timeout: duration("--stop-timeout", &args.stop_timeout)?,
-        max_lag: duration("--max-lag", &args.max_lag)?,
+        stop_timeout: args.stop_timeout,
+        max_lag: args.max_lag,
     };
     let mut thresholds: Vec<Threshold> = phase
         .as_ref()
@@ -199,7 +187,7 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         }
         thresholds.retain(|t| t.stage.is_none());
     }
-    for t in &args.thresholds {
+    for t in &args.verdict.thresholds {
         thresholds.push(Threshold::parse(t).map_err(|e| anyhow::anyhow!("--threshold: {e:#}"))?);
     }
     verdict::validate(&thresholds, &scenario.endpoints, plan.stages.len())?;
@@ -210,20 +198,21 @@ pub(super) fn resolve(args: &RunArgs) -> anyhow::Result<Resolved> {
         .map(|p| p.outputs.clone())
         .unwrap_or_default();
     let outputs = Outputs {
-        csv: args.csv.clone().or(phase_outputs.csv),
-        html: args.html.clone().or(phase_outputs.html),
-        json: args.json.clone().or(phase_outputs.json),
-        junit: args.junit.clone().or(phase_outputs.junit),
+        csv: args.outputs.csv.clone().or(phase_outputs.csv),
+        html: args.outputs.html.clone().or(phase_outputs.html),
+        json: args.outputs.json.clone().or(phase_outputs.json),
+        junit: args.outputs.junit.clone().or(phase_outputs.junit),
     };
-    let request_timeout = match (&phase, args.request_timeout.as_str()) {
+    // The flag's default gives way to the phase file's own timeout.
+    let request_timeout = match (&phase, args.request_timeout) {
         (
             Some(Phase {
                 request_timeout: Some(t),
                 ..
             }),
-            "60s",
-        ) => *t,
-        (_, text) => duration("--request-timeout", text)?,
+            d,
+        ) if d == DEFAULT_REQUEST_TIMEOUT => *t,
+        (_, d) => d,
     };
     // Claimed last, once nothing above can refuse the run: a claim is a file other shards see.
     let (shard, claim) = shard_of(args, wanted)?;

@@ -30,11 +30,7 @@ pub(super) async fn run(
         )
     })?;
     let peak = r.plan.stages.iter().max_by_key(|s| s.users);
-    let run_time = args
-        .run_time
-        .as_deref()
-        .map(|t| super::plan::duration("--run-time", t))
-        .transpose()?;
+    let run_time = args.run_time;
     // The phase's own stages (-u/-r only set the form's first values) and every threshold that
     // judges them, per stage too: the form's "Run the phase's stages".
     let phase_stages = r
@@ -47,7 +43,7 @@ pub(super) async fn run(
         .as_ref()
         .map(|p| p.thresholds.clone())
         .unwrap_or_default();
-    for t in &args.thresholds {
+    for t in &args.verdict.thresholds {
         phase_thresholds.push(
             crate::threshold::Threshold::parse(t)
                 .map_err(|e| anyhow::anyhow!("--threshold: {e:#}"))?,
@@ -78,7 +74,7 @@ pub(super) async fn run(
         outputs: r.outputs,
         csv_full_history: args.csv_full_history,
         command: super::shown_command(invocation.command_line.into_iter()),
-        insecure: args.insecure,
+        insecure: args.tls.insecure,
     };
     // The bound address: --web-port 0 takes a free port, and this line says which.
     let bound = listener.local_addr()?;
@@ -108,7 +104,7 @@ pub(super) async fn run(
     Ok(match results {
         Some(results) => {
             println!("{}", crate::report::console::final_report(&results));
-            super::exit_code(&results, args.exit_code_on_error)
+            super::exit_code(&results, args.verdict.exit_code_on_error)
         }
         None => 0,
     })

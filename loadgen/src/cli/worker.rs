@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::plan::{duration, parse_vars};
+use super::plan::parse_vars;
 use super::{Invocation, WorkerArgs};
 use crate::diagnosis::ScenarioFacts;
 use crate::outcome::{self, Measured, RunFacts};
@@ -22,12 +22,12 @@ pub async fn run(args: &WorkerArgs, invocation: Invocation) -> anyhow::Result<u8
         .map(crate::client::parse_host)
         .transpose()?;
     let tls = crate::client::tls::Tls::new(&crate::client::tls::TlsOptions {
-        ca_cert: args.ca_cert.clone(),
-        insecure: args.insecure,
+        ca_cert: args.tls.ca_cert.clone(),
+        insecure: args.tls.insecure,
         http2: false,
     })?;
     let vars = parse_vars(&args.vars)?;
-    let max_run_time = duration("--max-run-time", &args.max_run_time)?;
+    let max_run_time = args.max_run_time;
     if max_run_time < Duration::from_secs(1) {
         anyhow::bail!("--max-run-time must be at least 1s");
     }
@@ -40,9 +40,9 @@ pub async fn run(args: &WorkerArgs, invocation: Invocation) -> anyhow::Result<u8
         tls: Some(tls),
         vars,
         seed: args.seed,
-        request_timeout: duration("--request-timeout", &args.request_timeout)?,
-        stop_timeout: duration("--stop-timeout", &args.stop_timeout)?,
-        master_wait: duration("--master-wait", &args.master_wait)?,
+        request_timeout: args.request_timeout,
+        stop_timeout: args.stop_timeout,
+        master_wait: args.master_wait,
         max_run_time,
     };
     eprintln!(
@@ -66,7 +66,7 @@ pub async fn run(args: &WorkerArgs, invocation: Invocation) -> anyhow::Result<u8
             open_model: false,
             seed,
             command: command.clone(),
-            tls_insecure: args.insecure,
+            tls_insecure: args.tls.insecure,
             protocol: None,
             shard: end.shard,
             thresholds: Vec::new(),

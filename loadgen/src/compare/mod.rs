@@ -4,6 +4,7 @@
 //! variation ([`noise`]), the findings that appeared or went away, and the regression gate
 //! ([`gate`]).
 
+mod compared;
 pub mod gate;
 pub mod html;
 pub mod noise;
@@ -15,6 +16,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Serialize;
 
+pub use self::compared::{Compared, DEFAULT_MIN_CHANGE, Options, compare_runs};
 use crate::diagnosis::FindingId;
 use crate::summary::{EntrySummary, Summary};
 

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::session::{Session, lock};
+use super::session::Session;
 use crate::monitor::Server;
 use crate::threshold::failure_band;
 
@@ -158,7 +158,9 @@ pub async fn history(State(session): Ui, Query(q): Query<HashMap<String, String>
         Some(done) => done.server.clone(),
         None => run.controller.server_so_far(),
     };
-    let marks: Vec<_> = lock(&run.marks)
+    let marks: Vec<_> = run
+        .state()
+        .marks
         .iter()
         // A mark in the last second the page holds is sent again: the page keeps each once.
         .filter(|m| since.is_none_or(|s| m.t >= s))
@@ -184,7 +186,9 @@ pub async fn findings(State(session): Ui) -> Json<Value> {
     let results = match run.finished() {
         Some(done) => Some(done),
         None => {
-            let cached = lock(&run.findings)
+            let cached = run
+                .state()
+                .findings
                 .as_ref()
                 .filter(|(at, _)| at.elapsed() < FINDINGS_EVERY)
                 .map(|(_, r)| Arc::clone(r));
@@ -193,7 +197,7 @@ pub async fn findings(State(session): Ui) -> Json<Value> {
                 None => {
                     let fresh = run.results().await;
                     if let Some(r) = &fresh {
-                        *lock(&run.findings) = Some((Instant::now(), Arc::clone(r)));
+                        run.state().findings = Some((Instant::now(), Arc::clone(r)));
                     }
                     fresh
                 }

@@ -82,11 +82,7 @@ fn run_time(form: &HashMap<String, String>, errors: &mut Errors) -> Option<Optio
     if text.is_empty() {
         return Some(None);
     }
-    let parsed = match text.parse::<u64>() {
-        Ok(secs) => Ok(Duration::from_secs(secs)),
-        Err(_) => humantime::parse_duration(text).map_err(|_| ()),
-    };
-    match parsed {
+    match crate::timespan::parse(text) {
         Ok(d) if !d.is_zero() => Some(Some(d)),
         _ => {
             errors.insert(

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::form;
-use super::session::{Run, Session, lock};
+use super::session::{Run, Session};
 use crate::engine::{EntrySnapshot, Snapshot};
 use crate::report::{self, csv::CsvFile};
 use crate::runner::{Stage, State as RunState};
@@ -48,14 +48,17 @@ pub async fn swarm(State(session): Ui, Form(fields): Form<HashMap<String, String
                 .into_response();
         }
         let from = run.controller.snapshot().target_users;
-        *lock(&run.spawn_rate) = edit.spawn_rate;
-        lock(&run.stages).push(Stage {
-            name: format!("edit: {}", Stage::default_name(edit.users, None)),
-            users: edit.users,
-            spawn_rate: edit.spawn_rate,
-            duration: Duration::ZERO,
-            arrival_rate: None,
-        });
+        {
+            let mut state = run.state();
+            state.spawn_rate = edit.spawn_rate;
+            state.stages.push(Stage {
+                name: format!("edit: {}", Stage::default_name(edit.users, None)),
+                users: edit.users,
+                spawn_rate: edit.spawn_rate,
+                duration: Duration::ZERO,
+                arrival_rate: None,
+            });
+        }
         run.mark(format!(
             "users {from} -> {} at {}/s",
             edit.users, edit.spawn_rate
@@ -190,7 +193,7 @@ pub async fn stats_requests(State(session): Ui) -> Json<Value> {
         "state": state(s, run.as_deref()),
         "user_count": s.users,
         "target_user_count": s.target_users,
-        "spawn_rate": run.as_ref().map_or(session.setup.spawn_rate, |r| *lock(&r.spawn_rate)),
+        "spawn_rate": run.as_ref().map_or(session.setup.spawn_rate, |r| r.state().spawn_rate),
         "elapsed_s": s.elapsed_s,
         "run": run.as_ref().map_or(0, |r| r.number),
         "resets": s.resets,

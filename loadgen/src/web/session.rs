@@ -70,22 +70,33 @@ pub struct Run {
     pub controller: Controller,
     pub facts: RunFacts,
     pub run_time: Option<Duration>,
-    /// The stages so far: those it started with, then one per Edit (as the runner names them).
-    pub stages: Mutex<Vec<Stage>>,
     /// Task names and weights of the scenario (the Current ratio tab).
     pub tasks: Vec<(String, f64)>,
     pub started_at: chrono::DateTime<Utc>,
-    pub spawn_rate: Mutex<f64>,
-    pub marks: Mutex<Vec<Mark>>,
-    /// The judged results once the run has ended.
-    pub finished: Mutex<Option<Arc<Results>>>,
     /// True once the run has ended (judged, or failed with a log line).
     pub over: tokio::sync::watch::Sender<bool>,
+    /// What changes while it goes, under one lock (held for a copy or an assignment, never across
+    /// an await).
+    state: Mutex<RunState>,
+}
+
+/// A run's changing part.
+pub struct RunState {
+    /// The stages so far: those it started with, then one per Edit (as the runner names them).
+    pub stages: Vec<Stage>,
+    pub spawn_rate: f64,
+    pub marks: Vec<Mark>,
+    /// The judged results once the run has ended.
+    pub finished: Option<Arc<Results>>,
     /// The last findings computed while running, and when.
-    pub findings: Mutex<Option<(Instant, Arc<Results>)>>,
+    pub findings: Option<(Instant, Arc<Results>)>,
 }
 
 impl Run {
+    pub fn state(&self) -> MutexGuard<'_, RunState> {
+        lock(&self.state)
+    }
+
     /// Seconds since the start, as the charts count them.
     pub fn now_t(&self) -> u64 {
         self.controller.snapshot().elapsed_s as u64
@@ -93,7 +104,7 @@ impl Run {
 
     pub fn mark(&self, label: String) {
         let t = self.now_t();
-        lock(&self.marks).push(Mark { t, label });
+        self.state().marks.push(Mark { t, label });
     }
 
     pub fn is_over(&self) -> bool {
@@ -101,7 +112,7 @@ impl Run {
     }
 
     pub fn finished(&self) -> Option<Arc<Results>> {
-        lock(&self.finished).clone()
+        self.state().finished.clone()
     }
 
     /// The results of the run so far (its end's, once it ended): a copy of every number, judged.
@@ -120,7 +131,7 @@ impl Run {
                 recorder,
                 started_at: self.started_at,
                 ended_at: Utc::now(),
-                stages: lock(&self.stages).clone(),
+                stages: self.state().stages.clone(),
                 saturation: Saturation::default(),
                 server: self.controller.server_so_far(),
             },
@@ -132,9 +143,8 @@ impl Run {
 /// The UI's whole state.
 pub struct Session {
     pub setup: Setup,
-    run: Mutex<Option<Arc<Run>>>,
-    runs: Mutex<u32>,
-    logs: Mutex<VecDeque<String>>,
+    /// The run, the runs' count and the log, under one lock (held for a copy or an assignment).
+    state: Mutex<SessionState>,
     /// Told when the process should quit (Stop and quit, --autoquit).
     pub quit: Notify,
     /// Told when a run ends (with its number), for --autoquit.
@@ -143,7 +153,14 @@ pub struct Session {
     pub swarming: tokio::sync::Mutex<()>,
 }
 
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+#[derive(Default)]
+struct SessionState {
+    run: Option<Arc<Run>>,
+    runs: u32,
+    logs: VecDeque<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -151,9 +168,7 @@ impl Session {
     pub fn new(setup: Setup) -> Arc<Self> {
         Arc::new(Self {
             setup,
-            run: Mutex::new(None),
-            runs: Mutex::new(0),
-            logs: Mutex::new(VecDeque::new()),
+            state: Mutex::new(SessionState::default()),
             quit: Notify::new(),
             ended: tokio::sync::watch::Sender::new(0),
             swarming: tokio::sync::Mutex::new(()),
@@ -161,7 +176,7 @@ impl Session {
     }
 
     pub fn run(&self) -> Option<Arc<Run>> {
-        lock(&self.run).clone()
+        lock(&self.state).run.clone()
     }
 
     /// The run going now, if one is.
@@ -173,7 +188,7 @@ impl Session {
         let line = line.into();
         tracing::info!("{line}");
         let stamped = format!("{} {line}", Utc::now().format("%Y-%m-%d %H:%M:%S"));
-        let mut logs = lock(&self.logs);
+        let logs = &mut lock(&self.state).logs;
         if logs.len() == LOG_LINES {
             logs.pop_front();
         }
@@ -181,12 +196,12 @@ impl Session {
     }
 
     pub fn logs(&self) -> Vec<String> {
-        lock(&self.logs).iter().cloned().collect()
+        lock(&self.state).logs.iter().cloned().collect()
     }
 
     /// "New test": forgets a finished run. False while one goes.
     pub fn forget(&self) -> bool {
-        let mut run = lock(&self.run);
+        let run = &mut lock(&self.state).run;
         if run.as_ref().is_some_and(|r| !r.is_over()) {
             return false;
         }
@@ -205,9 +220,9 @@ impl Session {
             Some(connected)
         };
         let number = {
-            let mut runs = lock(&self.runs);
-            *runs += 1;
-            *runs
+            let mut state = lock(&self.state);
+            state.runs += 1;
+            state.runs
         };
         let host = start.host.to_string();
         let scenario_name = start.scenario.name.clone();
@@ -263,23 +278,25 @@ impl Session {
             } else {
                 start.run_time
             },
-            stages: Mutex::new(stages.clone()),
             tasks,
             started_at: Utc::now(),
-            spawn_rate: Mutex::new(start.spawn_rate),
-            marks: Mutex::new(vec![Mark {
-                t: 0,
-                label: if phased {
-                    format!("stage 1: {}", stages[0].name)
-                } else {
-                    format!("start: {} users at {}/s", start.users, start.spawn_rate)
-                },
-            }]),
-            finished: Mutex::new(None),
             over: tokio::sync::watch::Sender::new(false),
-            findings: Mutex::new(None),
+            state: Mutex::new(RunState {
+                stages: stages.clone(),
+                spawn_rate: start.spawn_rate,
+                marks: vec![Mark {
+                    t: 0,
+                    label: if phased {
+                        format!("stage 1: {}", stages[0].name)
+                    } else {
+                        format!("start: {} users at {}/s", start.users, start.spawn_rate)
+                    },
+                }],
+                finished: None,
+                findings: None,
+            }),
         });
-        *lock(&self.run) = Some(Arc::clone(&run));
+        lock(&self.state).run = Some(Arc::clone(&run));
         let load = if phased {
             format!(
                 "the phase's {} stages ({})",
@@ -350,7 +367,7 @@ impl Session {
         {
             self.log(format!("writing the reports: {e:#}"));
         }
-        *lock(&run.finished) = Some(Arc::new(results));
+        run.state().finished = Some(Arc::new(results));
     }
 }
 

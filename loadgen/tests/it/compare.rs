@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-use loadgen::cli::CompareArgs;
-use loadgen::cli::compare::compare_runs;
+use loadgen::compare::{Options, compare_runs};
 use loadgen::report::baseline::{Baseline, add_to_reports};
 use loadgen::summary::Summary;
 
@@ -175,16 +174,12 @@ async fn noise_is_not_a_regression_and_a_slowed_endpoint_is_the_one_that_is() {
         std::fs::write(report.join(written_by_the_run), "").unwrap();
     }
     let limits = vec!["p95 10%".to_owned()];
-    let compared = compare_runs(&CompareArgs {
+    let compared = compare_runs(&Options {
         base: d.join("base3.json"),
         new: report.clone(),
         max_regression: limits.clone(),
-        fail_on_regression: false,
-        min_change: 5.0,
-        force: false,
         html: Some(report.join("compare.html")),
-        json: None,
-        junit: None,
+        ..Options::default()
     })
     .unwrap();
     assert_eq!(compared.code, 1);

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
+use toss_mock::stats::Money;
 
 use crate::app::TestApp;
 use crate::degradation::restart_as_the_pool_sees_it;
-use crate::toss::{ConfirmGate, TossMock, confirm, order, order_status, payments, shop, stock};
+use crate::toss::{self, ConfirmGate, TossMock, confirm, order, order_status, payments, shop, stock};
 
 /// Ids, numbers, keys and times differ per run.
 macro_rules! assert_payment_snapshot {
@@ -71,10 +72,16 @@ pub async fn a_confirm_pays_the_order_once(app: TestApp) {
         &format!(r#"{{"error_code":"ALREADY_PAID","detail":"Order {number} is already paid."}}"#),
     );
     let stats = toss.stats().await;
-    assert_eq!(stats["approved"], json!({"count": 1, "amount": 30_000}));
     assert_eq!(
-        stats["endpoints"]["POST /v1/payments/confirm"],
-        json!({"OK": 1})
+        stats.approved,
+        Money {
+            count: 1,
+            amount: 30_000
+        }
+    );
+    assert_eq!(
+        stats.endpoints["POST /v1/payments/confirm"],
+        toss::outcomes(&[("OK", 1)])
     );
     assert_eq!(stock(&app, ids[0]).await, (9_998, 0, 9_998));
     // The e-mail and the points wait for the worker.
@@ -109,7 +116,7 @@ pub async fn concurrent_confirms_of_one_order_pay_once(app: TestApp) {
             reply.text
         );
     }
-    assert_eq!(toss.stats().await["approved"]["count"], 1);
+    assert_eq!(toss.stats().await.approved.count, 1);
     assert_eq!(payments(&app, id).await.len(), 1);
     assert_eq!(stock(&app, ids[0]).await, (9_998, 0, 9_998));
 }
@@ -196,10 +203,8 @@ pub async fn confirm_refuses_bad_input_and_orders_it_cannot_pay(app: TestApp) {
         );
     let stats = toss.stats().await;
     assert!(
-        stats["endpoints"]
-            .get("POST /v1/payments/confirm")
-            .is_none(),
-        "Toss was never asked: {stats}"
+        !stats.endpoints.contains_key("POST /v1/payments/confirm"),
+        "Toss was never asked: {stats:?}"
     );
     assert!(payments(&app, id).await.is_empty());
 }
@@ -244,17 +249,17 @@ pub async fn a_confirm_whose_answer_is_lost_still_pays_once(app: TestApp) {
     assert_eq!(payments(&app, id).await, [(key.clone(), "DONE".into())]);
     assert_eq!(stock(&app, ids[0]).await, (9_998, 0, 9_998));
     let stats = toss.stats().await;
-    assert_eq!(stats["approved"]["count"], 1, "{stats}");
+    assert_eq!(stats.approved.count, 1, "{stats:?}");
     assert_eq!(
-        stats["endpoints"]["GET /v1/payments/orders/{order_id}"],
-        json!({"OK": 1}),
-        "settled by a lookup, not a second confirm: {stats}"
+        stats.endpoints["GET /v1/payments/orders/{order_id}"],
+        toss::outcomes(&[("OK", 1)]),
+        "settled by a lookup, not a second confirm: {stats:?}"
     );
     confirm(&app, token, &key, &number, total).await.assert(
         409,
         &format!(r#"{{"error_code":"ALREADY_PAID","detail":"Order {number} is already paid."}}"#),
     );
-    assert_eq!(toss.stats().await["approved"]["count"], 1);
+    assert_eq!(toss.stats().await.approved.count, 1);
 }
 
 pub async fn a_payment_approved_while_the_database_restarts_is_recorded_once_it_is_back(
@@ -303,10 +308,7 @@ pub async fn a_payment_approved_while_the_shop_was_down_is_recorded_at_start_up(
     assert_eq!(reservation_statuses(&app, id).await, ["committed"]);
     assert_eq!(order_status(&app, other).await, "pending");
     let stats = toss.stats().await;
-    assert_eq!(
-        stats["approved"]["count"], 1,
-        "never confirmed twice: {stats}"
-    );
+    assert_eq!(stats.approved.count, 1, "never confirmed twice: {stats:?}");
     // A second settling (another web process starting) finds nothing left to do.
     assert_eq!(
         target_shop::payments::settle_pending(app.state.clone()).await,
@@ -360,7 +362,7 @@ pub async fn a_timed_out_confirm_answers_503_and_a_retry_pays(app: TestApp) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(order_status(&app, id).await, "paid");
-    assert_eq!(toss.stats().await["approved"]["count"], 1);
+    assert_eq!(toss.stats().await.approved.count, 1);
 }
 
 pub async fn money_taken_for_an_order_expired_meanwhile_is_refunded(app: TestApp) {
@@ -379,7 +381,7 @@ pub async fn money_taken_for_an_order_expired_meanwhile_is_refunded(app: TestApp
     // While Toss deliberates (its in-flight idempotency record says it has the confirm), the
     // reservation runs out.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while toss.stats().await["stored"]["idempotencyRecords"] != 1 {
+    while toss.stats().await.stored.idempotency_records != 1 {
         assert!(Instant::now() < deadline, "the confirm never reached Toss");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -401,8 +403,14 @@ pub async fn money_taken_for_an_order_expired_meanwhile_is_refunded(app: TestApp
     assert_eq!(stock(&app, ids[0]).await, (10_000, 0, 10_000));
     assert_eq!(payments(&app, id).await, [(key, "CANCELED".into())]);
     let stats = toss.stats().await;
-    assert_eq!(stats["approved"]["count"], 1);
-    assert_eq!(stats["canceled"], json!({"count": 1, "amount": total}));
+    assert_eq!(stats.approved.count, 1);
+    assert_eq!(
+        stats.canceled,
+        Money {
+            count: 1,
+            amount: total
+        }
+    );
 }
 
 pub async fn cancelling_a_payment_refunds_it_and_returns_the_stock(app: TestApp) {
@@ -452,7 +460,7 @@ pub async fn cancelling_a_payment_refunds_it_and_returns_the_stock(app: TestApp)
         ),
     );
     assert_eq!(stock(&app, ids[0]).await, (10_000, 0, 10_000));
-    assert_eq!(toss.stats().await["canceled"]["count"], 1);
+    assert_eq!(toss.stats().await.canceled.count, 1);
     // A paid order is refunded here, not cancelled through the order endpoint.
     let (id, number, total) = order(&app, token, ids[1], 1).await;
     let key = toss.checkout(&number, total).await;

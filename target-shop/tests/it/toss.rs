@@ -1,13 +1,20 @@
 //! The real Toss mock in-process on 127.0.0.1:0, and a buyer's path to a pending order: the
 //! payment and job tests start from here.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
+use toss_mock::stats::StatsReport;
 
 use crate::app::TestApp;
+
+/// An endpoint's outcomes as the mock's books hold them: `outcomes(&[("OK", 1)])`.
+pub fn outcomes(counts: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+}
 
 /// Prices the payment tests set, so totals (and points) are known: 1 % of 2 x 15,000 is 300.
 pub const PRICE: i32 = 15_000;
@@ -92,14 +99,15 @@ impl TossMock {
         assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     }
 
-    pub async fn stats(&self) -> Value {
+    /// The mock's books, as the mock's own wire type.
+    pub async fn stats(&self) -> StatsReport {
         self.request(Method::GET, "/__mock/stats")
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap()
+            .expect("the Toss mock's books as toss_mock::stats::StatsReport")
     }
 
     /// Toss's view of an order's payment.

@@ -105,13 +105,13 @@ impl Shop {
         }
     }
 
-    pub async fn mock_stats(&self) -> serde_json::Value {
+    pub async fn mock_stats(&self) -> toss_mock::stats::StatsReport {
         reqwest::get(format!("{}/__mock/stats", self.mock_url))
             .await
             .unwrap()
             .json()
             .await
-            .unwrap()
+            .expect("the Toss mock's books as toss_mock::stats::StatsReport")
     }
 
     pub async fn chaos(&self, chaos: serde_json::Value) {

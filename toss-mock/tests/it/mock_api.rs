@@ -2,6 +2,8 @@
 
 use serde_json::json;
 
+use toss_mock::stats::StatsReport;
+
 use crate::app::TestApp;
 use crate::snapshot;
 
@@ -137,4 +139,36 @@ async fn healthz_is_200() {
         .call("GET", "/healthz", None, &[("authorization", "")])
         .await;
     assert_eq!(health.status, 200);
+}
+
+/// The stats answer is `StatsReport` byte for byte: what the mock sends is what its readers parse,
+/// and the bytes are those the mock sent before the type existed.
+#[tokio::test]
+async fn stats_are_the_typed_report_byte_for_byte() {
+    let app = TestApp::new();
+    app.paid("order-mock-9", 1000).await;
+    let answer = app.get("/__mock/stats").await;
+    let bytes = String::from_utf8(answer.bytes).unwrap();
+    assert_eq!(
+        bytes,
+        concat!(
+            r#"{"endpoints":{"POST /__mock/payments":{"OK":1},"POST /v1/payments/confirm":{"OK":1}},"#,
+            r#""payments":{"READY":0,"IN_PROGRESS":0,"DONE":1,"CANCELED":0,"PARTIAL_CANCELED":0,"ABORTED":0,"EXPIRED":0},"#,
+            r#""approved":{"count":1,"amount":1000},"canceled":{"count":0,"amount":0},"#,
+            r#""stored":{"payments":1,"idempotencyRecords":0}}"#
+        )
+    );
+    let report: StatsReport = serde_json::from_str(&bytes).unwrap();
+    assert_eq!(report.approved.amount, 1000);
+    assert_eq!(report.payments.done, 1);
+    assert_eq!(serde_json::to_string(&report).unwrap(), bytes);
+
+    let renamed = bytes.replace("idempotencyRecords", "idempotency_records");
+    let error = serde_json::from_str::<StatsReport>(&renamed).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("missing field `idempotencyRecords`"),
+        "{error}"
+    );
 }

@@ -18,6 +18,7 @@ use fixtures::stack::{Server, Stack};
 use launcher::Service;
 use loadgen::report::faults::Applied;
 use tokio::time::Instant;
+use toss_mock::stats::StatsReport;
 
 use super::spec::{Kind, Spec};
 use crate::services::{self, ShopConfig};
@@ -42,7 +43,7 @@ pub struct Children<'a> {
     pub log_dir: &'a Path,
     /// The books of mock processes killed on purpose (`/__mock/stats` read before each kill): the
     /// reconciliation adds them to the last one's, as the money they approved is still taken.
-    pub earlier_books: Vec<serde_json::Value>,
+    pub earlier_books: Vec<StatsReport>,
     restarts: usize,
 }
 
@@ -123,13 +124,9 @@ impl<'a> Children<'a> {
             .and_then(reqwest::Response::error_for_status)
             .context("refusing confirms before the kill")?;
         tokio::time::sleep(DRAIN_BEFORE_KILL).await;
-        let books = client
-            .get(format!("{}/__mock/stats", self.mock_url))
-            .send()
-            .await?
-            .json()
+        let books = services::mock_stats(&client, self.mock_url)
             .await
-            .context("reading the Toss mock's books before the kill")?;
+            .context("before the kill")?;
         self.earlier_books.push(books);
         // Dropping a service SIGKILLs its group and reaps it.
         drop(self.mock.take());
@@ -314,49 +311,9 @@ async fn begin(
     Ok(())
 }
 
-/// The mock's final books with those of the processes killed before it: every number added up
-/// under its own key.
-pub fn add_books(last: &mut serde_json::Value, earlier: &serde_json::Value) {
-    use serde_json::Value;
-    match (last, earlier) {
-        (Value::Object(l), Value::Object(e)) => {
-            for (key, value) in e {
-                match l.get_mut(key) {
-                    Some(mine) => add_books(mine, value),
-                    None => {
-                        l.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-        (Value::Number(l), Value::Number(e)) => {
-            if let (Some(a), Some(b)) = (l.as_i64(), e.as_i64()) {
-                *l = (a + b).into();
-            } else if let (Some(a), Some(b)) = (l.as_f64(), e.as_f64())
-                && let Some(sum) = serde_json::Number::from_f64(a + b)
-            {
-                *l = sum;
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn books_of_killed_mocks_add_up() {
-        let mut last = serde_json::json!({"approved": {"count": 3, "amount": 300}, "canceled": {"count": 0, "amount": 0}});
-        add_books(
-            &mut last,
-            &serde_json::json!({"approved": {"count": 2, "amount": 250}, "refused": {"count": 1}}),
-        );
-        assert_eq!(last["approved"]["count"], 5);
-        assert_eq!(last["approved"]["amount"], 550);
-        assert_eq!(last["refused"]["count"], 1);
-    }
 
     #[test]
     fn ports_come_from_the_url() {

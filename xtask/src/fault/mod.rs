@@ -12,7 +12,6 @@ pub mod report;
 pub mod spec;
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -38,9 +37,10 @@ pub fn plan(
         return Ok(Vec::new());
     }
     let length = match run_time {
-        Some(t) => humantime::parse_duration(t)
-            .or_else(|_| t.parse::<u64>().map(Duration::from_secs))
-            .map_err(|_| anyhow::anyhow!("--run-time {t:?} is not a duration like 90s"))?,
+        // loadgen's own parser: the length faults are checked against is the one loadgen runs.
+        Some(t) => {
+            loadgen::timespan::parse(t).map_err(|e| anyhow::anyhow!("--run-time {t:?}: {e}"))?
+        }
         None => loadgen::phase::Phase::load(phase_file)
             .with_context(|| format!("reading {}", phase_file.display()))?
             .stages

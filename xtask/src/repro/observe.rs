@@ -14,7 +14,6 @@ use fixtures::reconcile::{self, Before};
 use fixtures::stack::Stack;
 use launcher::free_port;
 use loadgen::summary::Summary;
-use serde_json::Value;
 
 use super::catalogue::{Connections, Data, Repro, Target, Variant};
 use super::connections::{self, PgBouncer};
@@ -267,11 +266,7 @@ impl Run<'_> {
         let reconciliation = if matches!(variant.data, Data::HotStock(_)) {
             // The job backlog drains shortly after the last payment: `reconcile::check` waits for
             // it (the jobs' effects against the paid orders, with a deadline), not a sleep here.
-            let stats: Value = reqwest::get(format!("{}/__mock/stats", mock.url))
-                .await?
-                .json()
-                .await
-                .context("reading the Toss mock's stats")?;
+            let stats = services::mock_stats(&reqwest::Client::new(), &mock.url).await?;
             let checks = reconcile::check(db, &stats, &before).await?;
             crate::reconciliation::report(&checks, dir)?;
             // The reconciliation added its verdict and findings to summary.json.
