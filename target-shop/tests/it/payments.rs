@@ -9,7 +9,9 @@ use toss_mock::stats::Money;
 
 use crate::app::TestApp;
 use crate::degradation::restart_as_the_pool_sees_it;
-use crate::toss::{self, ConfirmGate, TossMock, confirm, order, order_status, payments, shop, stock};
+use crate::toss::{
+    self, ConfirmGate, TossMock, confirm, order, order_status, payments, shop, stock,
+};
 
 /// Ids, numbers, keys and times differ per run.
 macro_rules! assert_payment_snapshot {
@@ -282,7 +284,7 @@ pub async fn a_payment_approved_while_the_database_restarts_is_recorded_once_it_
     assert_eq!(order_status(&app, id).await, "paid");
     assert_eq!(payments(&app, id).await, [(key, "DONE".into())]);
     assert_eq!(stock(&app, ids[0]).await, (9_998, 0, 9_998));
-    assert_eq!(toss.stats().await["approved"]["count"], 1);
+    assert_eq!(toss.stats().await.approved.count, 1);
 }
 
 pub async fn a_payment_approved_while_the_shop_was_down_is_recorded_at_start_up(app: TestApp) {
