@@ -1,5 +1,7 @@
 //! The launcher against real processes: `sh` children (one ignoring SIGTERM, with a grandchild in
-//! its group), a health endpoint served by the test itself, and `/proc` of this very process.
+//! its group), a health endpoint served by the test itself, children waited for with a deadline,
+//! from async and blocking callers, their output where each stream is told, a probe as the
+//! health gate, a child in our own group, and `/proc` of this very process.
 //! Nothing sleeps to synchronise: readiness is the health check, disappearance is polled with a
 //! deadline.
 
@@ -9,7 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use launcher::{Launch, LaunchError, procfs};
+use launcher::{Launch, LaunchError, Output, Signal, procfs};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg};
 use nix::unistd::Pid;
@@ -52,6 +54,18 @@ async fn eventually(what: &str, within: Duration, gone: impl Fn() -> bool) {
             "{what} still there after {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A probe: the child has written `path` (after setting itself up).
+fn file_exists(path: &Path) -> impl Future<Output = Result<(), String>> + use<> {
+    let exists = path.exists();
+    async move {
+        if exists {
+            Ok(())
+        } else {
+            Err("not yet".to_owned())
+        }
     }
 }
 
@@ -311,4 +325,239 @@ fn proc_reads_this_process() {
     child.wait().unwrap();
     assert_eq!(procfs::stat(child.id()), None);
     assert_eq!(procfs::memory(child.id()), None);
+}
+
+#[tokio::test]
+async fn a_child_that_ends_by_itself_is_waited_for_and_one_that_does_not_is_killed_on_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut quick = Launch::new("sh", dir.path().join("quick.log"))
+        .args(["-c", "echo done; exit 4"])
+        .start()
+        .await
+        .unwrap();
+    let status = quick.wait(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(status.code(), Some(4));
+    assert_eq!(quick.try_wait().unwrap(), Some(status), "waiting again");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("quick.log")).unwrap(),
+        "done\n"
+    );
+
+    let mut slow = Launch::new("sleep", dir.path().join("slow.log"))
+        .arg("600")
+        .start()
+        .await
+        .unwrap();
+    let leader = slow.pid();
+    let error = slow.wait(Duration::from_millis(200)).await.err().unwrap();
+    assert!(matches!(error, LaunchError::StillRunning { .. }), "{error}");
+    assert_eq!(slow.try_wait().unwrap(), None);
+    assert_eq!(kill(pid(leader), None), Ok(()), "still running");
+    drop(slow);
+    assert_eq!(kill(pid(leader), None), Err(Errno::ESRCH));
+}
+
+#[test]
+fn blocking_callers_wait_and_stop_too() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |script: &str| {
+        runtime
+            .block_on(
+                Launch::new("sh", dir.path().join("sh.log"))
+                    .args(["-c", script])
+                    .grace(Duration::from_millis(300))
+                    .start(),
+            )
+            .unwrap()
+    };
+    // Outside the runtime from here on: what a `Drop` or a sync caller does.
+    let mut quick = start("exit 3");
+    assert_eq!(
+        quick.wait_blocking(Duration::from_secs(20)).unwrap().code(),
+        Some(3)
+    );
+    let ready = dir.path().join("ready");
+    let mut stubborn = start(&format!(
+        "trap '' TERM; touch {}; while :; do sleep 1; done",
+        ready.display()
+    ));
+    runtime
+        .block_on(stubborn.ready("the trap", Duration::from_secs(20), || file_exists(&ready)))
+        .unwrap();
+    let leader = stubborn.pid();
+    let started = Instant::now();
+    let stopped = stubborn.stop_blocking().unwrap();
+    assert!(stopped.killed);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(kill(pid(leader), None), Err(Errno::ESRCH));
+}
+
+#[tokio::test]
+async fn output_goes_where_each_stream_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut split = Launch::new("sh", &err)
+        .args(["-c", "echo to-out; echo to-err >&2"])
+        .stdout(Output::File(out.clone()))
+        .start()
+        .await
+        .unwrap();
+    split.wait(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "to-out\n");
+    assert_eq!(std::fs::read_to_string(&err).unwrap(), "to-err\n");
+    assert_eq!(
+        split.log(),
+        Some(err.as_path()),
+        "errors quote stderr's file"
+    );
+
+    // Appended to, as a restarted server's log is.
+    for word in ["first", "second"] {
+        let mut again = Launch::new("echo", &out)
+            .arg(word)
+            .append()
+            .start()
+            .await
+            .unwrap();
+        again.wait(Duration::from_secs(20)).await.unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "to-out\nfirst\nsecond\n"
+    );
+    assert_eq!(launcher::log_tail(&out, 2), "first\nsecond");
+    assert_eq!(launcher::log_tail(&dir.path().join("none"), 2), "");
+
+    let mut piped = Launch::attached("sh")
+        .args(["-c", "echo piped; echo quiet >&2"])
+        .stdout(Output::Piped)
+        .stderr(Output::Null)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(piped.log(), None);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut piped.take_stdout().unwrap(), &mut text).unwrap();
+    assert_eq!(text, "piped\n");
+    assert!(piped.take_stdout().is_none(), "taken once");
+    assert!(piped.wait(Duration::from_secs(20)).await.unwrap().success());
+}
+
+#[tokio::test]
+async fn a_probe_gates_readiness_like_the_http_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!("sleep 0.3; touch {}; exec sleep 600", ready.display());
+    let mut service = Launch::new("sh", dir.path().join("sh.log"))
+        .args(["-c", &script])
+        .start()
+        .await
+        .unwrap();
+    service
+        .ready("the ready file", Duration::from_secs(20), || {
+            file_exists(&ready)
+        })
+        .await
+        .unwrap();
+    drop(service);
+
+    let mut dying = Launch::new("sh", dir.path().join("dying.log"))
+        .args(["-c", "echo 'error: no config' >&2; exit 2"])
+        .start()
+        .await
+        .unwrap();
+    let never = || async { Err::<(), _>("never") };
+    let error = dying
+        .ready("the config", Duration::from_secs(20), never)
+        .await
+        .err()
+        .unwrap();
+    let LaunchError::Exited { status, .. } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        error
+            .to_string()
+            .starts_with("sh refused to start: no config"),
+        "{error}"
+    );
+
+    let mut silent = Launch::new("sleep", dir.path().join("silent.log"))
+        .arg("600")
+        .start()
+        .await
+        .unwrap();
+    let error = silent
+        .ready("the nothing", Duration::from_millis(300), never)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(error, LaunchError::Unanswered { .. }), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("the nothing did not answer within 300ms (last: never)"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_child_in_our_group_is_signalled_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Launch::new("sleep", dir.path().join("sleep.log"))
+        .arg("600")
+        .share_group()
+        .start()
+        .await
+        .unwrap();
+    let ours = nix::unistd::getpgrp();
+    assert_eq!(nix::unistd::getpgid(Some(pid(child.pid()))), Ok(ours));
+    let leader = child.pid();
+    let stopped = child.stop().await.unwrap();
+    assert!(!stopped.killed);
+    assert_eq!(kill(pid(leader), None), Err(Errno::ESRCH));
+    // This test process, in the same group, is still here to say so.
+}
+
+#[tokio::test]
+async fn a_paused_child_sees_its_stop_signal_and_a_detached_one_outlives_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("interrupted");
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "trap 'touch {}; exit 0' INT; touch {}; while :; do sleep 0.05; done",
+        marker.display(),
+        ready.display()
+    );
+    let mut service = Launch::new("sh", dir.path().join("sh.log"))
+        .args(["-c", &script])
+        .stop_signal(Signal::SIGINT)
+        .grace(Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap();
+    service
+        .ready("the trap", Duration::from_secs(20), || file_exists(&ready))
+        .await
+        .unwrap();
+    service.pause().unwrap();
+    let stopped = service.stop().await.unwrap();
+    assert!(!stopped.killed, "thawed, it handled SIGINT");
+    assert!(marker.exists());
+
+    let detached = Launch::new("sleep", dir.path().join("sleep.log"))
+        .arg("600")
+        .start()
+        .await
+        .unwrap()
+        .detach();
+    assert_eq!(kill(pid(detached), None), Ok(()), "left running");
+    killpg(pid(detached), Signal::SIGKILL).unwrap();
+    // Our own child still: reaped here, so no zombie outlives the test.
+    nix::sys::wait::waitpid(pid(detached), None).unwrap();
 }

@@ -8,11 +8,11 @@
 //! defect of the worker.
 
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use launcher::{free_port, procfs};
+use launcher::{Launch, Output, free_port, log_tail, procfs};
 
 use crate::bench_loadgen::{CONNECTIONS, SECONDS, nginx, which, workdir};
 use crate::bench_rounds::Rounds;
@@ -61,6 +61,7 @@ pub async fn run(rounds: u32) -> anyhow::Result<ExitCode> {
         ] {
             eprintln!("measuring {name} under a Locust master for {SECONDS} s ...");
             let d = distributed(&locust, &loadgen, &dir, &url, kind, workers, &core_of)
+                .await
                 .with_context(|| format!("measuring {name}"))?;
             let per_core = d.rps / worker_cores(workers) as f64;
             seen.add(crate::bench_loadgen::Client {
@@ -163,8 +164,10 @@ enum Kind {
     Loadgen,
 }
 
-/// One headless master with `workers` workers of `kind`, 50 users each, for SECONDS.
-fn distributed(
+/// One headless master with `workers` workers of `kind`, 50 users each, for SECONDS. The master
+/// and the workers are load tools in xtask's own process group, as a shell would run them (a
+/// Ctrl-C at the terminal ends them with xtask); every path out of here kills what is left.
+async fn distributed(
     locust: &Path,
     loadgen: &Path,
     dir: &Path,
@@ -177,9 +180,9 @@ fn distributed(
     let users = (CONNECTIONS.parse::<usize>()? * workers).to_string();
     let csv = dir.join("master");
     let _ = std::fs::remove_file(dir.join("master_stats.csv"));
-    let master_log = std::fs::File::create(dir.join("master.log"))?;
     let locust_bin = locust.to_str().context("the venv's path is not UTF-8")?;
-    let mut master = Command::new("taskset")
+    let mut master = Launch::new("taskset", dir.join("master.log"))
+        .name("the Locust master")
         .args([
             "-c",
             "0",
@@ -209,17 +212,18 @@ fn distributed(
         .args(["--only-summary", "--csv"])
         .arg(&csv)
         .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(master_log)
-        .spawn()
+        .stdout(Output::Null)
+        .share_group()
+        .start()
+        .await
         .context("starting the Locust master")?;
     let mut children = Vec::new();
     for i in 0..workers {
         let core = core_of(i).to_string();
-        let mut worker = Command::new("taskset");
-        worker.args(["-c", &core]);
-        match kind {
+        let worker = Launch::new("taskset", dir.join(format!("worker{i}.log")))
+            .name(format!("worker {i}"))
+            .args(["-c", &core]);
+        let worker = match kind {
             Kind::Locust => worker.args([locust_bin, "-f", "locustfile.py", "--worker"]),
             Kind::Loadgen => {
                 worker
@@ -230,15 +234,15 @@ fn distributed(
         let child = worker
             .args(["--master-host", "127.0.0.1", "--master-port", &port])
             .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join(format!("worker{i}.log")))?)
-            .spawn()
+            .stdout(Output::Null)
+            .share_group()
+            .start()
+            .await
             .context("starting a worker")?;
         children.push(child);
     }
     // The master's CPU from its first second to its last: the whole run, spawning included.
-    let pid = master.id();
+    let pid = master.pid();
     let cpu_at = |pid: u32| procfs::stat(pid).map_or(0.0, |s| s.cpu_seconds());
     let start_cpu = cpu_at(pid);
     let started = std::time::Instant::now();
@@ -250,24 +254,16 @@ fn distributed(
         }
         last_cpu = cpu_at(pid).max(last_cpu);
         if std::time::Instant::now() > deadline {
-            let _ = master.kill();
+            // The master and the workers are killed as they are dropped.
             bail!("the Locust master did not end within {} s", SECONDS + 60);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let wall = started.elapsed().as_secs_f64();
     for mut c in children {
-        // Each worker leaves when its master quits; one that hangs is stopped here.
-        for _ in 0..50 {
-            if c.try_wait()?.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
+        // Each worker leaves when its master quits; one that hangs is killed here (dropped).
+        let _ = c.wait(Duration::from_secs(5)).await;
     }
-    let log = std::fs::read_to_string(dir.join("master.log")).unwrap_or_default();
     if !status.success() {
         bail!(
             "the Locust master exited with {status}: see {}",
@@ -275,7 +271,7 @@ fn distributed(
         );
     }
     let (rps, requests) = crate::bench_loadgen::aggregated_from_locust_csv(&csv)
-        .with_context(|| log.lines().rev().take(20).collect::<Vec<_>>().join("\n"))?;
+        .with_context(|| log_tail(&dir.join("master.log"), 20))?;
     Ok(Distributed {
         rps,
         requests,

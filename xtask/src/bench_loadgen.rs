@@ -14,7 +14,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use launcher::{Launch, Service, free_port, procfs};
+use launcher::{Launch, Output, Service, free_port, procfs};
 use loadgen::summary::Summary;
 use nix::sys::resource::{UsageWho, getrusage};
 
@@ -459,7 +459,8 @@ async fn idle_memory(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<u6
         dir.join("idle.toml"),
         "wait_time = \"constant 60s\"\n[[task]]\n[[task.request]]\npath = \"/\"\n",
     )?;
-    let mut child = Command::new(loadgen)
+    // A load tool in xtask's own group, as a shell would run it; killed on every path out of here.
+    let mut child = Launch::attached(loadgen)
         .current_dir(dir)
         .args([
             "run",
@@ -476,18 +477,21 @@ async fn idle_memory(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<u6
             "12s",
             "--only-summary",
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+        .stdout(Output::Null)
+        .stderr(Output::Null)
+        .share_group()
+        .start()
+        .await?;
     let started = Instant::now();
     let mut peak = 0;
     while started.elapsed() < Duration::from_secs(11) {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Some(rss) = procfs::memory(child.id()).and_then(|m| m.rss) {
+        if let Some(rss) = procfs::memory(child.pid()).and_then(|m| m.rss) {
             peak = peak.max(rss);
         }
     }
-    let status = child.wait()?;
+    // A 12 s run: one still going after 2 minutes is hung (and killed as it is dropped).
+    let status = child.wait(Duration::from_secs(120)).await?;
     if !status.success() {
         bail!("loadgen with 10,000 users failed ({status})");
     }

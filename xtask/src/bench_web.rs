@@ -58,7 +58,13 @@ fn poll(port: u16, done: &AtomicBool) -> u64 {
 pub(crate) fn polled_run(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Result<(f64, f64)> {
     let port = launcher::free_port()?;
     let json = "web.json";
-    let child = pinned(loadgen.to_str().unwrap_or("loadgen"))
+    let done = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || poll(port, &done))
+    };
+    // A run to completion (`-t`), polled meanwhile from the thread above.
+    let out = pinned(loadgen.to_str().unwrap_or("loadgen"))
         .current_dir(dir)
         .arg("run")
         .args(trivial_flags(url))
@@ -78,14 +84,8 @@ pub(crate) fn polled_run(loadgen: &Path, dir: &Path, url: &str) -> anyhow::Resul
         ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("starting loadgen with its web UI")?;
-    let done = Arc::new(AtomicBool::new(false));
-    let poller = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || poll(port, &done))
-    };
-    let out = child.wait_with_output();
+        .output()
+        .context("running loadgen with its web UI");
     done.store(true, Ordering::Relaxed);
     let answered = poller.join().unwrap_or(0);
     let out = out?;

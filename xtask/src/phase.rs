@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use fixtures::reconcile::{self, Before};
 use fixtures::stack::Stack;
+use launcher::{Launch, Service};
 
 use crate::binaries::BinArgs;
 use crate::fault::{self, apply::Children};
@@ -342,7 +343,8 @@ async fn with_stack(
         report_dir,
         Some((&*stack, shop.pid(), mock.pid())),
     )
-    .spawn()
+    .start()
+    .await
     .context("starting loadgen")?;
     let mut children = Children::new(
         mock,
@@ -440,7 +442,8 @@ async fn run_loadgen(
     report_dir: &Path,
 ) -> anyhow::Result<u8> {
     let child = loadgen_command(loadgen, args, host, None, report_dir, None)
-        .spawn()
+        .start()
+        .await
         .context("starting loadgen")?;
     wait_loadgen(child).await
 }
@@ -448,7 +451,8 @@ async fn run_loadgen(
 /// loadgen's command line for the phase. `ours` (the stack, and the pids of the shop and the
 /// mock this command started) turns loadgen's server monitors on: PostgreSQL, Redis, the shop's
 /// /metrics, and the processes' CPU and memory (the stack's own servers when they are local
-/// processes, not containers).
+/// processes, not containers). loadgen shows its progress on our terminal and stays in our
+/// process group, so a Ctrl-C reaches it as it reaches us; it is killed if we leave without it.
 fn loadgen_command(
     loadgen: &Path,
     args: &Args,
@@ -456,10 +460,10 @@ fn loadgen_command(
     mock: Option<&str>,
     report_dir: &Path,
     ours: Option<(&Stack, u32, u32)>,
-) -> tokio::process::Command {
+) -> Launch {
     let phase_file = phase_file(args);
-    let mut command = tokio::process::Command::new(loadgen);
-    command
+    let mut command = Launch::attached(loadgen)
+        .share_group()
         .arg("run")
         .arg("--phase")
         .arg(&phase_file)
@@ -473,10 +477,10 @@ fn loadgen_command(
         .arg("--junit")
         .arg(report_dir.join("junit.xml"));
     if let Some(mock) = mock {
-        command.arg("--var").arg(format!("toss_url={mock}"));
+        command = command.arg("--var").arg(format!("toss_url={mock}"));
     }
     if let Some((stack, shop, toss)) = ours {
-        command
+        command = command
             .args(["--db-url", stack.database_url()])
             .args(["--redis-url", stack.redis_url()])
             .arg("--metrics-url")
@@ -486,48 +490,48 @@ fn loadgen_command(
             .arg("--pid")
             .arg(format!("toss-mock={toss}"));
         for p in stack.record().processes {
-            command.arg("--pid").arg(format!("{}={}", p.name, p.pid));
+            command = command.arg("--pid").arg(format!("{}={}", p.name, p.pid));
         }
     }
     if args.ui {
         // The plan's exploratory start: 10 users at 2/s, raised from the UI's Edit.
-        command
+        command = command
             .args(["--web-port", &args.web_port.to_string()])
             .args(["--users", &args.users.unwrap_or(10).to_string()])
             .args(["--spawn-rate", &args.spawn_rate.unwrap_or(2.0).to_string()]);
         if let Some(auth) = &args.web_auth {
-            command.args(["--web-auth", auth]);
+            command = command.args(["--web-auth", auth]);
         }
     } else {
-        command.arg("--headless");
+        command = command.arg("--headless");
         if let Some(u) = args.users {
-            command.args(["--users", &u.to_string()]);
+            command = command.args(["--users", &u.to_string()]);
         }
         if let Some(r) = args.spawn_rate {
-            command.args(["--spawn-rate", &r.to_string()]);
+            command = command.args(["--spawn-rate", &r.to_string()]);
         }
     }
     if let Some(t) = &args.run_time {
-        command.args(["--run-time", t]);
+        command = command.args(["--run-time", t]);
     }
     for t in &args.thresholds {
-        command.args(["--threshold", t]);
+        command = command.args(["--threshold", t]);
     }
     if let Some(ca) = &args.ca_cert {
-        command.arg("--ca-cert").arg(ca);
+        command = command.arg("--ca-cert").arg(ca);
     }
     if args.insecure {
-        command.arg("--insecure");
+        command = command.arg("--insecure");
     }
     command
 }
 
-/// Waits for loadgen; its exit code is the run's verdict (2: it could not run).
-async fn wait_loadgen(mut child: tokio::process::Child) -> anyhow::Result<u8> {
+/// Waits for loadgen, as long as it runs; its exit code is the run's verdict (2: it could not run).
+async fn wait_loadgen(mut child: Service) -> anyhow::Result<u8> {
     // Ctrl-C reaches loadgen too (same process group): it stops, reports, and we clean up after it.
     let status = loop {
         tokio::select! {
-            status = child.wait() => break status?,
+            status = child.wait(std::time::Duration::MAX) => break status?,
             _ = tokio::signal::ctrl_c() => eprintln!("stopping: waiting for loadgen's report"),
         }
     };

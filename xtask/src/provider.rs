@@ -62,6 +62,9 @@ fn build_standins() -> anyhow::Result<()> {
         );
     }
     let started = Instant::now();
+    // The workspace's one child spawned outside the launcher (the tidy test names it): a one-shot
+    // tool streamed as it runs, left in our process group so a Ctrl-C stops it with us, and
+    // waited for right below with nothing that can return in between.
     let mut child = Command::new("bash")
         .arg(&script)
         .arg("stack")

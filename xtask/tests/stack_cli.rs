@@ -6,10 +6,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use fixtures::stack::{StackRecord, check_postgres, check_redis};
+use launcher::{Launch, Service};
 
 fn xtask() -> Command {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -111,6 +112,20 @@ async fn detached_round_trip(provider: &str) {
     assert!(text(&status.stdout).contains("no stack recorded"));
 }
 
+/// `xtask up` in the foreground. Should an assertion fail before the test's own Ctrl-C, it gets
+/// that Ctrl-C as it is dropped, so its PostgreSQL and Redis go with it (a SIGKILL alone, the
+/// launcher's drop, would leave them behind); only then is it killed.
+struct Foreground(Service);
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.interrupt();
+            let _ = self.0.wait_blocking(Duration::from_secs(30));
+        }
+    }
+}
+
 fn fixtures_process_alive(pid: u32) -> bool {
     launcher::procfs::stat(pid).is_some_and(|stat| stat.state != 'Z')
 }
@@ -128,16 +143,21 @@ async fn up_detach_status_down_with_docker() {
 #[tokio::test(flavor = "multi_thread")]
 async fn foreground_up_cleans_up_on_ctrl_c() {
     let state = state_dir("foreground");
-    let mut child = xtask()
+    // In the test's group, as a shell runs it.
+    let mut child = Launch::attached(env!("CARGO_BIN_EXE_xtask"))
         .args(["up", "--provider", "local", "--state-dir"])
         .arg(&state)
         .env_remove("DATABASE_URL")
         .env_remove("REDIS_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stdout(launcher::Output::Piped)
+        .stderr(launcher::Output::Piped)
+        .share_group()
+        .start()
+        .await
+        .map(Foreground)
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let child = &mut child.0;
+    let mut lines = BufReader::new(child.take_stdout().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     let second = lines.next().unwrap().unwrap();
     let (database_url, redis_url) = exports(&format!("{first}\n{second}\n"));
@@ -146,7 +166,7 @@ async fn foreground_up_cleans_up_on_ctrl_c() {
     // The data dir as xtask names it: in the state dir, or (as root, when an ancestor of the state
     // dir is closed to the postgres user, as in a CI clone under a 0700 directory) in the system
     // temp dir. Counting the state dir's entries raced with that choice.
-    let mut stderr_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut stderr_lines = BufReader::new(child.take_stderr().unwrap()).lines();
     let up_line = stderr_lines
         .by_ref()
         .map(Result::unwrap)
@@ -171,19 +191,11 @@ async fn foreground_up_cleans_up_on_ctrl_c() {
     );
 
     // What a terminal's Ctrl-C delivers.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "xtask up did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    child.interrupt().unwrap();
+    let status = child
+        .wait(Duration::from_secs(30))
+        .await
+        .expect("xtask up stops on SIGINT");
     let stderr: Vec<String> = stderr_lines.map(Result::unwrap).collect();
     let stderr = stderr.join("\n");
     assert!(status.success(), "{status}: {stderr}");

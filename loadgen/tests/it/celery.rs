@@ -5,8 +5,9 @@
 //! the job-backlog finding names the queue.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
+
+use launcher::{Launch, Output};
 
 use crate::monitors::stack;
 use crate::stub::{self, loadgen, summary, text};
@@ -60,36 +61,38 @@ async fn a_real_celery_worker_falling_behind_is_followed_and_named() {
     std::fs::write(d.join("produce.py"), PRODUCE).unwrap();
     // Its own queue name: the tests share one Redis.
     let queue = format!("celery-{}", uuid_like());
-    let env = |c: &mut tokio::process::Command| {
-        c.current_dir(d)
+    // Their stderr is the test's; in the test's group, so a Ctrl-C of the run ends them too.
+    let launch = |program: &PathBuf| {
+        Launch::attached(program)
+            .current_dir(d)
             .env("BROKER_URL", stack.redis_url())
             .env("QUEUE", &queue)
             .env("PYTHONPATH", d)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+            .share_group()
     };
     // One task at a time, 4 a second: far behind the 45 a second sent.
-    let mut worker = tokio::process::Command::new(&celery);
-    worker.args([
-        "-A",
-        "tasks",
-        "worker",
-        "--pool",
-        "solo",
-        "--loglevel",
-        "WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]);
-    env(&mut worker);
-    let mut worker = worker.stdout(Stdio::null()).spawn().expect("celery worker");
-    let mut producer = tokio::process::Command::new(&python);
-    producer.args(["produce.py", "9"]);
-    env(&mut producer);
-    let producer = producer
-        .stdout(Stdio::piped())
-        .spawn()
+    let worker = launch(&celery)
+        .args([
+            "-A",
+            "tasks",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ])
+        .stdout(Output::Null)
+        .start()
+        .await
+        .expect("celery worker");
+    let mut producer = launch(&python)
+        .args(["produce.py", "9"])
+        .stdout(Output::File(d.join("sent.txt")))
+        .start()
+        .await
         .expect("python producer");
 
     let target = stub::Server::start().await;
@@ -117,8 +120,13 @@ async fn a_real_celery_worker_falling_behind_is_followed_and_named() {
         ],
     )
     .await;
-    let sent = producer.wait_with_output().await.unwrap();
-    let sent: u64 = text(&sent.stdout).trim().parse().expect("tasks sent");
+    let produced = producer
+        .wait(Duration::from_secs(60))
+        .await
+        .expect("the producer ends after its 9 s");
+    assert!(produced.success(), "the producer: {produced}");
+    let sent = std::fs::read_to_string(d.join("sent.txt")).unwrap();
+    let sent: u64 = sent.trim().parse().expect("tasks sent");
     // The worker took some: the queue is drained by a real consumer, not only filled.
     let mut redis = redis::Client::open(stack.redis_url())
         .unwrap()
@@ -130,8 +138,8 @@ async fn a_real_celery_worker_falling_behind_is_followed_and_named() {
         .query_async(&mut redis)
         .await
         .unwrap();
-    let _ = worker.start_kill();
-    let _ = tokio::time::timeout(Duration::from_secs(5), worker.wait()).await;
+    // SIGKILL, reaped.
+    drop(worker);
     assert!(sent >= 200, "{sent} tasks sent");
     assert!(
         waiting < sent && waiting > 100,

@@ -6,11 +6,7 @@ use crate::stub::{ROOT, Server, loadgen, scenario, text};
 async fn an_unreachable_host_exits_2_before_any_load() {
     let dir = tempfile::tempdir().unwrap();
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = launcher::free_port().unwrap();
     let out = loadgen(
         dir.path(),
         &[

@@ -4,10 +4,9 @@
 //! ends; the master quitting ends its workers with 0; no master is a clear exit 2.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use launcher::{Launch, Output, Service, free_port};
 
 use crate::celery::venv_bin;
 use crate::stub::{self, text};
@@ -21,18 +20,11 @@ const SCENARIO: &str = "wait_time = \"constant 50ms\"\n\
     [[task]]\nname = \"home\"\nweight = 3\n[[task.request]]\npath = \"/\"\n\
     [[task]]\nname = \"broken\"\nweight = 1\n[[task.request]]\npath = \"/status/500\"\n";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn master(dir: &Path, port: u16, host: &str, run_time: &str, users: u32) -> Child {
+/// In the test's group, as the processes it replaces were: a Ctrl-C of the run ends them too.
+async fn master(dir: &Path, port: u16, host: &str, run_time: &str, users: u32) -> Service {
     std::fs::write(dir.join("master.py"), MASTER).unwrap();
-    let log = std::fs::File::create(dir.join("master.log")).unwrap();
-    Command::new(venv_bin("locust"))
+    Launch::new(venv_bin("locust"), dir.join("master.log"))
+        .name("the Locust master")
         .current_dir(dir)
         .args([
             "-f",
@@ -53,40 +45,43 @@ fn master(dir: &Path, port: u16, host: &str, run_time: &str, users: u32) -> Chil
             run_time,
         ])
         .args(["-H", host, "--csv", "master", "--only-summary"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-fn worker(dir: &Path, port: u16, name: &str) -> Child {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .current_dir(dir)
-        .args([
-            "worker",
-            "--master-port",
-            &port.to_string(),
-            "-f",
-            "scenario.toml",
-        ])
-        .args(["--json", &format!("{name}.json"), "--master-wait", "30s"])
-        .env_remove("RUST_LOG")
-        .env_remove("LOCUST_MASTER_NODE_HOST")
-        .env_remove("LOCUST_MASTER_NODE_PORT")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-async fn exit_code(child: &mut Child, within: Duration, what: &str) -> i32 {
-    tokio::time::timeout(within, child.wait())
+        .stdout(Output::Null)
+        .share_group()
+        .start()
         .await
-        .unwrap_or_else(|_| panic!("{what} did not end within {within:?}"))
         .unwrap()
+}
+
+async fn worker(dir: &Path, port: u16, name: &str) -> Service {
+    Launch::new(
+        env!("CARGO_BIN_EXE_loadgen"),
+        dir.join(format!("{name}.log")),
+    )
+    .name(name)
+    .current_dir(dir)
+    .args([
+        "worker",
+        "--master-port",
+        &port.to_string(),
+        "-f",
+        "scenario.toml",
+    ])
+    .args(["--json", &format!("{name}.json"), "--master-wait", "30s"])
+    .env_remove("RUST_LOG")
+    .env_remove("LOCUST_MASTER_NODE_HOST")
+    .env_remove("LOCUST_MASTER_NODE_PORT")
+    .stdout(Output::Null)
+    .share_group()
+    .start()
+    .await
+    .unwrap()
+}
+
+async fn exit_code(child: &mut Service, within: Duration, what: &str) -> i32 {
+    child
+        .wait(within)
+        .await
+        .unwrap_or_else(|e| panic!("{what} did not end within {within:?}: {e}"))
         .code()
         .unwrap_or(-1)
 }
@@ -114,10 +109,10 @@ async fn two_loadgen_workers_report_exactly_to_a_real_locust_master() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("scenario.toml"), SCENARIO).unwrap();
-    let port = free_port();
-    let mut m = master(d, port, &server.url(), "10s", 6);
-    let mut w1 = worker(d, port, "w1");
-    let mut w2 = worker(d, port, "w2");
+    let port = free_port().unwrap();
+    let mut m = master(d, port, &server.url(), "10s", 6).await;
+    let mut w1 = worker(d, port, "w1").await;
+    let mut w2 = worker(d, port, "w2").await;
     let master_code = exit_code(&mut m, Duration::from_secs(60), "the master").await;
     let log = read(d, "master.log");
     // The master quitting ends each worker, with 0, after it wrote its own summary.
@@ -183,10 +178,10 @@ async fn a_killed_worker_is_marked_missing_and_the_run_still_ends() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("scenario.toml"), SCENARIO).unwrap();
-    let port = free_port();
-    let mut m = master(d, port, &server.url(), "14s", 4);
-    let mut w1 = worker(d, port, "w1");
-    let mut w2 = worker(d, port, "w2");
+    let port = free_port().unwrap();
+    let mut m = master(d, port, &server.url(), "14s", 4).await;
+    let mut w1 = worker(d, port, "w1").await;
+    let w2 = worker(d, port, "w2").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !read(d, "master.log").contains("All users spawned") {
         assert!(
@@ -198,8 +193,8 @@ async fn a_killed_worker_is_marked_missing_and_the_run_still_ends() {
     }
     // After at least one report of each worker (every 3 s); the master's run is 14 s either way.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    w2.start_kill().unwrap();
-    let _ = w2.wait().await;
+    // SIGKILL, reaped.
+    drop(w2);
     let code = exit_code(&mut m, Duration::from_secs(60), "the master").await;
     let log = read(d, "master.log");
     assert!(
@@ -225,7 +220,7 @@ async fn a_killed_worker_is_marked_missing_and_the_run_still_ends() {
 #[tokio::test]
 async fn no_master_at_the_port_is_a_clear_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port().to_string();
+    let port = free_port().unwrap().to_string();
     let out = stub::loadgen(
         dir.path(),
         &[

@@ -4,9 +4,9 @@
 //! by field with nothing started, a cross-origin POST refused, basic auth, and Stop and quit.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
+use launcher::{Launch, Output, Service};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -22,24 +22,27 @@ pub const STATS_HEADER: &str = "Type,Name,Request Count,Failure Count,Median Res
 
 /// `loadgen run` serving its UI on a free port; killed when dropped.
 pub struct Ui {
-    child: tokio::process::Child,
+    child: Service,
     pub url: String,
     http: reqwest::Client,
 }
 
 impl Ui {
     pub async fn start(dir: &Path, args: &[&str]) -> Self {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"));
-        command
+        // In the test's group, as a Ctrl-C of the run should end it too.
+        let mut child = Launch::attached(env!("CARGO_BIN_EXE_loadgen"))
             .current_dir(dir)
             .args(["run", "--web-port", "0"])
             .args(args)
             .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+            .stdout(Output::Null)
+            .stderr(Output::Piped)
+            .share_group()
+            .start()
+            .await
+            .unwrap();
+        let stderr = tokio::process::ChildStderr::from_std(child.take_stderr().unwrap()).unwrap();
+        let mut lines = BufReader::new(stderr).lines();
         let url = tokio::time::timeout(Duration::from_secs(20), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 if let Some(rest) = line.strip_prefix("loadgen: web UI on ") {
@@ -346,10 +349,11 @@ async fn locusts_routes_start_edit_reset_stop_and_download() {
         .await
         .unwrap();
     assert_eq!(quit.status(), 200);
-    let status = tokio::time::timeout(Duration::from_secs(15), ui.child.wait())
+    let status = ui
+        .child
+        .wait(Duration::from_secs(15))
         .await
-        .expect("loadgen quits")
-        .unwrap();
+        .expect("loadgen quits");
     assert_eq!(status.code(), Some(0), "no run kept after New test: exit 0");
 }
 
@@ -407,10 +411,11 @@ async fn credentials_autostart_and_autoquit() {
         .unwrap();
     assert_ne!(s["state"], "ready", "--autostart started the run: {s}");
     // 3 s of load, then --autoquit 1: the process ends by itself, exit 1 (a request failed).
-    let status = tokio::time::timeout(Duration::from_secs(30), ui.child.wait())
+    let status = ui
+        .child
+        .wait(Duration::from_secs(30))
         .await
-        .expect("--autoquit ends loadgen")
-        .unwrap();
+        .expect("--autoquit ends loadgen");
     assert_eq!(status.code(), Some(1));
 }
 

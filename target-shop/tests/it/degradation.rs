@@ -5,13 +5,15 @@
 //! connection ended at once) fails no read, and writes work right after.
 //!
 //! Each test stops a `redis-server` of its own (the run's shared one serves the other tests at the
-//! same time), on a Unix socket in a directory of its own (no port to race for). It is resumed
-//! and killed by guards, so a failing assertion never leaves a stopped Redis behind.
+//! same time), on a Unix socket in a directory of its own (no port to race for), started through
+//! the launcher. It is resumed and killed by guards, so a failing assertion never leaves a
+//! stopped Redis behind.
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use launcher::{Launch, LaunchError, Service};
 
 use redis::AsyncCommands;
 use serde_json::Value;
@@ -26,7 +28,7 @@ const READ_LIMIT: Duration = Duration::from_secs(1);
 
 /// A `redis-server` owned by one test.
 struct PrivateRedis {
-    child: Option<Child>,
+    server: Option<Service>,
     dir: PathBuf,
     url: String,
 }
@@ -38,18 +40,18 @@ impl PrivateRedis {
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("redis+unix://{}", dir.join("redis.sock").display());
         let mut redis = Self {
-            child: None,
+            server: None,
             dir,
             url,
         };
-        redis.spawn().await;
+        redis.start_server().await;
         redis
     }
 
     /// Starts the server (again, on the same socket: a Redis restarted empty) and waits for PING.
-    async fn spawn(&mut self) {
+    async fn start_server(&mut self) {
         let socket = self.dir.join("redis.sock");
-        let child = Command::new("redis-server")
+        let mut server = Launch::new("redis-server", self.dir.join("redis.log"))
             .args(["--port", "0", "--unixsocket"])
             .arg(&socket)
             .args([
@@ -62,63 +64,48 @@ impl PrivateRedis {
             ])
             .arg("--dir")
             .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+            .start()
+            .await
             .unwrap_or_else(|e| {
                 panic!(
                     "the degradation tests stop a redis-server of their own and could not start \
                      one ({e}): install it (apt-get install redis-server) so it is on PATH"
                 )
             });
-        self.child = Some(child);
-        let client = redis::Client::open(self.url.as_str()).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let ping = async {
+        let client = &redis::Client::open(self.url.as_str()).unwrap();
+        let ping = move || async move {
+            let attempt = async {
                 let mut connection = client.get_multiplexed_async_connection().await?;
                 redis::cmd("PING")
                     .query_async::<String>(&mut connection)
                     .await
             };
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), ping).await {
-                return;
+            match tokio::time::timeout(Duration::from_secs(1), attempt).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no answer within 1 s".to_owned()),
             }
-            assert!(
-                Instant::now() < deadline,
-                "the test's redis-server at {} did not answer within 10 s",
-                self.url
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let Some(child) = &self.child else {
-            return;
         };
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .expect("running kill(1)");
-        assert!(status.success(), "kill {signal} {}", child.id());
+        match server.ready(&self.url, Duration::from_secs(10), ping).await {
+            Ok(()) => self.server = Some(server),
+            Err(e @ LaunchError::Unanswered { .. }) => {
+                panic!("the test's redis-server did not answer within 10 s: {e}")
+            }
+            Err(e) => panic!("the test's redis-server: {e}"),
+        }
     }
 
     /// SIGSTOP until the guard is dropped (SIGCONT), however the test ends.
     fn stop(&self) -> Stopped<'_> {
-        self.signal("-STOP");
+        if let Some(server) = &self.server {
+            server.pause().expect("SIGSTOP to the test's redis-server");
+        }
         Stopped(self)
     }
 
+    /// SIGKILL (a stopped process dies of it too), reaped.
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // A stopped process dies of SIGKILL too; SIGCONT first only spares it a zombie wait.
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        drop(self.server.take());
     }
 }
 
@@ -133,7 +120,9 @@ struct Stopped<'a>(&'a PrivateRedis);
 
 impl Drop for Stopped<'_> {
     fn drop(&mut self) {
-        self.0.signal("-CONT");
+        if let Some(server) = &self.0.server {
+            let _ = server.resume();
+        }
     }
 }
 
@@ -347,7 +336,7 @@ pub async fn a_killed_redis_fails_no_read_or_payment_and_its_jobs_wait_for_a_new
     assert_eq!(healthz(&app).await, (503, DOWN.to_string()));
 
     // A new, empty Redis on the same socket: the queued jobs are all there is of them.
-    redis.spawn().await;
+    redis.start_server().await;
     healthy_again(&app).await;
     let worker = Worker::with_consumer(app.state.clone(), "degradation")
         .await

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use launcher::{Launch, Output, free_port};
 use loadgen::summary::Summary;
 
 use crate::world::{Shop, World, loadgen_worker};
@@ -44,15 +45,12 @@ pub async fn two_loadgen_workers_drive_the_shop_under_a_real_locust_master(world
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("master.py"), MASTER).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let log = std::fs::File::create(d.join("master.log")).unwrap();
-    let console = std::fs::File::create(d.join("master.out")).unwrap();
-    let mut master = tokio::process::Command::new(locust())
+    let port = free_port().unwrap().to_string();
+    // In the test's group, as a Ctrl-C of the run should end it too.
+    let mut master = Launch::new(locust(), d.join("master.log"))
+        .name("the Locust master")
+        .stdout(Output::File(d.join("master.out")))
+        .share_group()
         .current_dir(d)
         .args([
             "-f",
@@ -70,10 +68,8 @@ pub async fn two_loadgen_workers_drive_the_shop_under_a_real_locust_master(world
         ])
         .args(["-u", "10", "-r", "10", "-t", "20s", "-H", &shop.url])
         .args(["--csv", "master", "--only-summary"])
-        .stdout(console)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
+        .start()
+        .await
         .unwrap();
     let workers: Vec<_> = ["w1", "w2"]
         .iter()
@@ -96,10 +92,10 @@ pub async fn two_loadgen_workers_drive_the_shop_under_a_real_locust_master(world
             tokio::spawn(loadgen_worker(args))
         })
         .collect();
-    let status = tokio::time::timeout(Duration::from_secs(90), master.wait())
+    let status = master
+        .wait(Duration::from_secs(90))
         .await
-        .expect("the master ends by itself (-t 20s)")
-        .unwrap();
+        .expect("the master ends by itself (-t 20s)");
     let log = std::fs::read_to_string(d.join("master.log")).unwrap();
     for w in workers {
         let code = tokio::time::timeout(Duration::from_secs(20), w)

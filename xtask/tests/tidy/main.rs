@@ -1,9 +1,11 @@
 //! Tidy checks, as ordinary tests (rust-analyzer's way): ARCHITECTURE.md's code map names every
 //! source file of the workspace (directly, or through a folder it names), every path it names
-//! exists, and no source file grows past 600 lines (a file that big holds more than one job).
-//! `layers` holds the crates to ARCHITECTURE.md's layer table; `rules`, `builds`, `loadgen` and
-//! `shop` the invariants a reading of the sources (or `cargo metadata`) can check; `invariants`
-//! that each invariant names the tests holding it.
+//! exists, and no source file grows past 600 lines (a file that big holds more than one job);
+//! child processes are started only through `launcher` (killed on drop), which also holds the one
+//! free-port helper and the one reader of a log's tail. `layers` holds the crates to
+//! ARCHITECTURE.md's layer table; `rules`, `builds`, `loadgen` and `shop` the invariants a reading
+//! of the sources (or `cargo metadata`) can check; `invariants` that each invariant names the
+//! tests holding it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +21,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const MAX_LINES: usize = 600;
+
+/// The one place outside `launcher` that spawns a child itself: `.ci/images/build.sh`, a one-shot
+/// tool run to completion whose output is streamed line by line as it builds, in our own process
+/// group so that a Ctrl-C at the terminal stops it with us.
+const STREAMED_ONE_SHOT: &str = "xtask/src/provider.rs";
 
 pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -228,5 +235,57 @@ fn only_a_binarys_main_installs_the_shutdown_signal() {
     assert!(
         callers.is_empty(),
         "only a binary's src/main.rs may call http_edge::shutdown_signal: {callers:#?}"
+    );
+}
+
+/// `(file, line number)` of every code line outside `launcher/` holding one of `needles`.
+fn outside_launcher(root: &Path, needles: &[&str]) -> Vec<(String, usize)> {
+    let mut found = Vec::new();
+    for file in sources(root) {
+        if file.starts_with("launcher") {
+            continue;
+        }
+        let text = std::fs::read_to_string(root.join(&file)).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if !code.starts_with("//") && needles.iter().any(|n| code.contains(n)) {
+                found.push((file.display().to_string(), i + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn child_processes_are_started_only_through_the_launcher() {
+    // Spelled in two parts, so that this file does not name itself.
+    let needles = [concat!(".spawn", "()"), concat!("Command::spawn", "(")];
+    let (streamed, others): (Vec<_>, Vec<_>) = outside_launcher(&root(), &needles)
+        .into_iter()
+        .partition(|(file, _)| file == STREAMED_ONE_SHOT);
+    let others: Vec<String> = others.iter().map(|(f, l)| format!("{f}:{l}")).collect();
+    assert!(
+        others.is_empty(),
+        "start these children with launcher::Launch (own process group or shared, health gate or \
+         wait with a deadline, killed on drop), or run a one-shot tool with .output()/.status(): \
+         {others:#?}"
+    );
+    assert!(
+        streamed.len() <= 1,
+        "{STREAMED_ONE_SHOT} may spawn one streamed one-shot tool, not {}: {streamed:?}",
+        streamed.len()
+    );
+}
+
+#[test]
+fn one_free_port_helper_and_one_log_tail_reader_in_the_launcher() {
+    let needles = [concat!("fn free_", "port"), concat!("fn log_", "tail")];
+    let copies: Vec<String> = outside_launcher(&root(), &needles)
+        .iter()
+        .map(|(f, l)| format!("{f}:{l}"))
+        .collect();
+    assert!(
+        copies.is_empty(),
+        "use launcher::free_port and launcher::log_tail instead of these copies: {copies:#?}"
     );
 }
