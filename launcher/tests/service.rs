@@ -529,8 +529,10 @@ async fn a_paused_child_sees_its_stop_signal_and_a_detached_one_outlives_its_own
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("interrupted");
     let ready = dir.path().join("ready");
+    // `wait` on a background job, not a loop of foreground sleeps: POSIX has a trapped signal end
+    // `wait` at once, so the trap runs as soon as the shell is thawed, whatever it was doing.
     let script = format!(
-        "trap 'touch {}; exit 0' INT; touch {}; while :; do sleep 0.05; done",
+        "trap 'touch {}; exit 0' INT; touch {}; sleep 600 & wait",
         marker.display(),
         ready.display()
     );
