@@ -174,6 +174,17 @@ impl From<http_edge::BodyError> for ApiError {
 }
 
 impl ApiError {
+    /// Whether the database failed the request (any `sqlx` error in the cause), as opposed to the
+    /// request's own logic refusing it: what a payment Toss approved is written again after.
+    pub fn database_failed(&self) -> bool {
+        let Self::Internal(error) = self else {
+            return false;
+        };
+        error
+            .chain()
+            .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some())
+    }
+
     /// A `{"error_code","detail"}` refusal.
     pub fn coded(status: StatusCode, code: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::Coded {

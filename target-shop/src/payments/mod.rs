@@ -255,7 +255,7 @@ async fn finish(
     }))
 }
 
-/// `record`, written again on a fresh connection while the database connection dies under it
+/// `record`, written again on a fresh connection while the database fails under it
 /// (the pool is told, so it drops the connections opened before the loss), with a growing pause,
 /// for up to [`RECORD_PATIENCE`]. Any other outcome is the answer.
 async fn record_approved(
@@ -268,8 +268,13 @@ async fn record_approved(
     let mut again = false;
     loop {
         match record(state, order, payment.clone(), again).await {
-            Err(e) if e.connection_lost() && Instant::now() < deadline => {
-                state.connection_loss.record();
+            // Any database failure, not only a connection seen dying: during a restart a fresh
+            // connection can also fail otherwise (the pool timing out, the server starting up).
+            // The record checks what already landed, so writing it again is safe.
+            Err(e) if e.database_failed() && Instant::now() < deadline => {
+                if e.connection_lost() {
+                    state.connection_loss.record();
+                }
                 tracing::warn!(order = %order.order_number, error = %e,
                     "the database connection died while recording a payment Toss approved: writing it again");
                 // The database is restarting: give it time rather than spin on refused connects.
