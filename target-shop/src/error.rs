@@ -174,15 +174,21 @@ impl From<http_edge::BodyError> for ApiError {
 }
 
 impl ApiError {
-    /// Whether the database failed the request (any `sqlx` error in the cause), as opposed to the
-    /// request's own logic refusing it: what a payment Toss approved is written again after.
-    pub fn database_failed(&self) -> bool {
+    /// The database's error in this one's causes, when the database failed the request rather
+    /// than the request's own logic refusing it.
+    fn database_error(&self) -> Option<&sqlx::Error> {
         let Self::Internal(error) = self else {
-            return false;
+            return None;
         };
         error
             .chain()
-            .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some())
+            .find_map(|cause| cause.downcast_ref::<sqlx::Error>())
+    }
+
+    /// Whether the database failed the request: what a payment Toss approved is written again
+    /// after.
+    pub fn database_failed(&self) -> bool {
+        self.database_error().is_some()
     }
 
     /// A `{"error_code","detail"}` refusal.
@@ -297,14 +303,8 @@ impl ApiError {
     /// Whether a database connection died under the request (a restart, a terminated backend),
     /// rather than its logic failing: what `reconnect` and a payment's recording act on.
     pub fn connection_lost(&self) -> bool {
-        let Self::Internal(error) = self else {
-            return false;
-        };
-        error.chain().any(|cause| {
-            cause
-                .downcast_ref::<sqlx::Error>()
-                .is_some_and(crate::reconnect::is_connection_lost)
-        })
+        self.database_error()
+            .is_some_and(crate::reconnect::is_connection_lost)
     }
 }
 

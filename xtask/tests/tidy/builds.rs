@@ -3,7 +3,7 @@
 //! build selects the same packages, so cargo resolves one feature set and compiles the tree once.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::rules::{is_test_file, test_module_start};
 
@@ -66,18 +66,11 @@ fn no_test_runs_cargo_but_cargo_metadata() {
          --bin-dir / SHOPLOAD_BIN_DIR), never cargo itself; `cargo metadata` goes through \
          tidy's cargo_metadata(): {hits:#?}"
     );
-    let mut pages = vec![root.join("README.md")];
-    let mut dirs = vec![root.join("docs")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                pages.push(path);
-            }
-        }
-    }
+    let pages: Vec<PathBuf> = super::files(&root, &["md"])
+        .into_iter()
+        .filter(|p| p == Path::new("README.md") || p.starts_with("docs"))
+        .map(|p| root.join(p))
+        .collect();
     let mut blocks = Vec::new();
     for page in pages {
         let text = std::fs::read_to_string(&page).unwrap();

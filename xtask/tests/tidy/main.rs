@@ -71,6 +71,12 @@ pub(crate) fn cargo_metadata(deps: bool) -> serde_json::Value {
 
 /// Every `.rs` file of the workspace, relative to its root.
 pub(crate) fn sources(root: &Path) -> Vec<PathBuf> {
+    files(root, &["rs"])
+}
+
+/// Every file of the workspace with one of `extensions`, relative to its root, leaving out
+/// hidden folders, `target/` and `reports/`.
+pub(crate) fn files(root: &Path, extensions: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -81,7 +87,10 @@ pub(crate) fn sources(root: &Path) -> Vec<PathBuf> {
                 if !name.starts_with('.') && name != "target" && name != "reports" {
                     stack.push(path);
                 }
-            } else if name.ends_with(".rs") {
+            } else if path
+                .extension()
+                .is_some_and(|e| extensions.iter().any(|x| e == *x))
+            {
                 out.push(path.strip_prefix(root).unwrap().to_path_buf());
             }
         }
